@@ -1,0 +1,61 @@
+"""Run one function over many files so that a bad file never costs the others' results.
+
+`run_batch(fn, items)` calls `fn(item)` for every item (optionally on a thread pool: decoding
+and resampling release the GIL), collects results in input order, and records each
+`SingerZooError` as `failed[item] = "<path>: <problem>"` instead of stopping. Any other
+exception is a bug and propagates.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Hashable, Iterable
+
+from singer_zoo.errors import SingerZooError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    ok: dict = field(default_factory=dict)  # item -> result, in input order
+    failed: dict = field(default_factory=dict)  # item -> error message
+
+    def report(self) -> str:
+        """One line per failed item, for logs and CLI output."""
+        return "\n".join(f"skipped {msg}" for msg in self.failed.values())
+
+
+def run_batch(fn: Callable, items: Iterable[Hashable], *, workers: int = 1,
+              progress: bool = False, label: str = "files") -> BatchResult:
+    items = list(items)
+    bar = None
+    if progress:
+        from keras.utils import Progbar
+
+        bar = Progbar(len(items), unit_name=label)
+    outcomes = {}
+
+    def record(item, fut_or_call):
+        try:
+            outcomes[item] = (True, fut_or_call())
+        except SingerZooError as e:
+            log.warning("skipped %s", e)
+            outcomes[item] = (False, str(e))
+        if bar is not None:
+            bar.add(1)
+
+    if workers <= 1:
+        for item in items:
+            record(item, lambda item=item: fn(item))
+    else:
+        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(fn, item): item for item in items}
+            for fut in cf.as_completed(futures):
+                record(futures[fut], fut.result)
+    result = BatchResult()
+    for item in items:
+        good, value = outcomes[item]
+        (result.ok if good else result.failed)[item] = value
+    return result

@@ -1,0 +1,259 @@
+"""Frozen, validated configuration dataclasses: one per concern, plus the zoo entry.
+
+- `FeatureConfig`: the audio front end (paper section 3.2).
+- `ArchConfig`: the backbone and head (sections 2, 3.3).
+- `TrainConfig`: the task and the optimisation (section 3.3).
+- `ZooConfig`: a named table row: the three above plus the paper's reported figures.
+
+Every dataclass validates itself on creation and raises `ConfigError` naming the field.
+`ZooConfig.from_yaml` / `to_yaml` round-trip the files in `zoo_configs/`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import yaml
+
+from singer_zoo.errors import ConfigError
+
+FRONTENDS = ("mel", "cqt")
+BLOCKS = ("vanilla", "resnext")
+AGGREGATIONS = ("none", "max", "average", "attention")
+TASKS = ("classifier", "siamese")
+
+
+def _check(cond: bool, cls: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"{cls}: {msg}")
+
+
+def _choice(cls: str, name: str, value, valid) -> None:
+    _check(value in valid, cls, f"{name}={value!r} is not one of {', '.join(valid)}")
+
+
+def _positive(cls: str, obj, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, cls,
+               f"{n} must be a positive number, got {v!r}")
+
+
+def _from_dict(cls, data: Mapping[str, Any] | None):
+    """Build dataclass `cls` from a mapping, rejecting unknown keys with the valid ones."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    _check(not unknown, cls.__name__, f"unknown field(s) {unknown}; valid: {sorted(names)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Audio front end. Defaults are the paper's Mel settings (section 3.2).
+
+    Values are power in dB relative to the recording's maximum, clipped at -top_db and
+    offset by +top_db, so they lie in [0, top_db] (see docs/features.md).
+    """
+
+    frontend: str = "mel"
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_bins: int = 96
+    top_db: float = 60.0
+    fmin: float = 32.703195662574764  # CQT only: C1
+    bins_per_octave: int = 12  # CQT only
+    window_frames: int = 256  # 6 s at 22050 Hz / hop 512
+    window_hop_frames: int = 51  # 20 % of 256
+
+    def __post_init__(self):
+        c = "FeatureConfig"
+        _choice(c, "frontend", self.frontend, FRONTENDS)
+        _positive(c, self, "sample_rate", "n_fft", "hop_length", "n_bins", "top_db", "fmin",
+                  "bins_per_octave", "window_frames", "window_hop_frames")
+        _check(self.hop_length <= self.n_fft, c, "hop_length must not exceed n_fft")
+        _check(self.window_hop_frames <= self.window_frames, c,
+               "window_hop_frames must not exceed window_frames")
+        if self.frontend == "cqt":
+            top = self.fmin * 2 ** (self.n_bins / self.bins_per_octave)
+            _check(top < self.sample_rate / 2, c,
+                   f"CQT top frequency {top:.0f} Hz is above Nyquist ({self.sample_rate / 2:.0f})")
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window_frames * self.hop_length / self.sample_rate
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Backbone + head. A stem conv layer, then stages of blocks (one width per block).
+
+    Max pooling (2, 2) follows the stem and each stage; this placement reproduces every
+    parameter count of the paper's tables (docs/model_table.md).
+    """
+
+    block: str = "resnext"
+    stem_filters: int = 64
+    stages: tuple = ((128,),)
+    cardinality: int = 4
+    bottleneck_ratio: float = 0.5
+    stem_kernel: int = 10
+    kernel: int = 5
+    aggregation: str = "attention"
+    dense_units: int = 1024
+    dense_layers: int = 3
+    dropout: float = 0.1
+    l2: float = 1e-6
+    embedding_dim: int = 16
+
+    def __post_init__(self):
+        c = "ArchConfig"
+        stages = tuple(tuple(int(w) for w in s) for s in self.stages)
+        object.__setattr__(self, "stages", stages)
+        _choice(c, "block", self.block, BLOCKS)
+        _choice(c, "aggregation", self.aggregation, AGGREGATIONS)
+        _positive(c, self, "stem_filters", "cardinality", "stem_kernel", "kernel",
+                  "embedding_dim")
+        _check(all(len(s) > 0 and all(w > 0 for w in s) for s in stages), c,
+               f"stages must be non-empty lists of positive widths, got {self.stages!r}")
+        _check(isinstance(self.dense_layers, int) and self.dense_layers >= 0, c,
+               "dense_layers must be an integer >= 0")
+        _check(self.dense_layers == 0 or self.dense_units > 0, c, "dense_units must be > 0")
+        _check(0 <= self.dropout < 1, c, f"dropout must be in [0, 1), got {self.dropout}")
+        _check(self.l2 >= 0, c, f"l2 must be >= 0, got {self.l2}")
+        _check(0 < self.bottleneck_ratio <= 4, c, "bottleneck_ratio must be in (0, 4]")
+        if self.block == "resnext":
+            for w in (x for s in stages for x in s):
+                width = int(round(w * self.bottleneck_ratio))
+                _check(width % self.cardinality == 0, c,
+                       f"bottleneck width {width} (block {w} x {self.bottleneck_ratio}) "
+                       f"is not divisible by cardinality {self.cardinality}")
+
+    @property
+    def pooling_factor(self) -> int:
+        """How many input frames (and bins) map to one output frame: 2 ** (1 + stages)."""
+        return 2 ** (1 + len(self.stages))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["stages"] = [list(s) for s in self.stages]
+        return d
+
+    @classmethod
+    def from_dict(cls, data):
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Task and optimisation. Defaults are the paper's (section 3.3); `max_epochs` and
+    `steps_per_epoch` are budgets for demos and tests."""
+
+    task: str = "classifier"
+    learning_rate: float = 1e-4
+    batch_size: int = 32
+    max_epochs: int = 10000
+    steps_per_epoch: int = 0  # 0: one pass over the training windows (or pairs)
+    validation_every: int = 50
+    patience: int = 300  # epochs without improvement before stopping
+    min_improvement: float = 0.005  # a new best must beat the old by 0.5 % (paper: 99.5 %)
+    margin: float = 1.0  # contrastive loss margin m
+    seed: int = 0
+
+    def __post_init__(self):
+        c = "TrainConfig"
+        _choice(c, "task", self.task, TASKS)
+        _positive(c, self, "learning_rate", "batch_size", "max_epochs", "validation_every",
+                  "patience", "margin")
+        _check(self.steps_per_epoch >= 0, c, "steps_per_epoch must be >= 0")
+        _check(0 <= self.min_improvement < 1, c, "min_improvement must be in [0, 1)")
+        _check(self.task != "siamese" or self.batch_size % 2 == 0, c,
+               "siamese batch_size must be even (1:1 same/different pairs)")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """One named model of the zoo (a row of the paper's Table 1 or 2, or our own)."""
+
+    name: str
+    table: str  # "table1", "table2" or "beyond"
+    description: str = ""
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    paper: dict = field(default_factory=dict)  # reported figures, e.g. total_params
+
+    def __post_init__(self):
+        c = "ZooConfig"
+        _check(isinstance(self.name, str) and self.name.replace("_", "").isalnum(), c,
+               f"name must be letters, digits and underscores, got {self.name!r}")
+        _choice(c, "table", self.table, ("table1", "table2", "beyond"))
+        for f, t in (("features", FeatureConfig), ("arch", ArchConfig), ("train", TrainConfig)):
+            _check(isinstance(getattr(self, f), t), c, f"{f} must be a {t.__name__}")
+
+    def replace(self, **sections) -> "ZooConfig":
+        """Copy with some sections' fields overridden: replace(train={"max_epochs": 5})."""
+        kw = {}
+        for key, value in sections.items():
+            cur = getattr(self, key)
+            kw[key] = dataclasses.replace(cur, **value) if isinstance(value, Mapping) and \
+                dataclasses.is_dataclass(cur) else value
+        return dataclasses.replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "table": self.table, "description": self.description,
+                "features": self.features.to_dict(), "arch": self.arch.to_dict(),
+                "train": self.train.to_dict(), "paper": dict(self.paper)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ZooConfig":
+        data = dict(data)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        _check(not unknown, "ZooConfig", f"unknown field(s) {unknown}; valid: {sorted(names)}")
+        _check("name" in data and "table" in data, "ZooConfig", "name and table are required")
+        return cls(name=data["name"], table=data["table"],
+                   description=data.get("description", ""),
+                   features=FeatureConfig.from_dict(data.get("features")),
+                   arch=ArchConfig.from_dict(data.get("arch")),
+                   train=TrainConfig.from_dict(data.get("train")),
+                   paper=dict(data.get("paper") or {}))
+
+    @classmethod
+    def from_yaml(cls, path) -> "ZooConfig":
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: a zoo config must be a YAML mapping")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    def to_yaml(self, path) -> None:
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
+        os.replace(tmp, path)

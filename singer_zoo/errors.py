@@ -1,0 +1,68 @@
+"""Typed errors of singer_zoo.
+
+Every error a user can trigger with bad input derives from `SingerZooError`, so a batch job
+can catch that one class, report the file and go on. Errors about a file carry its path and a
+one-line description of the problem; `str(err)` reads "<path>: <problem>".
+"""
+from __future__ import annotations
+
+import os
+
+
+class SingerZooError(Exception):
+    """Base class of all errors raised on bad input or bad configuration."""
+
+
+class ConfigError(SingerZooError, ValueError):
+    """A configuration value (dataclass field, YAML file, CLI option) is invalid."""
+
+
+class UnknownNameError(SingerZooError, KeyError):
+    """A name (model, front end, block, aggregation...) is not registered.
+
+    The message lists the valid names.
+    """
+
+    def __init__(self, kind: str, name: str, valid):
+        self.kind, self.name, self.valid = kind, name, sorted(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid)}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class FileProblem(SingerZooError):
+    """A problem with one input file; `path` names it, `problem` says what is wrong."""
+
+    def __init__(self, path, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class AudioError(FileProblem):
+    """An audio file cannot be used."""
+
+
+class AudioFileNotFound(AudioError, FileNotFoundError):
+    """The audio file does not exist."""
+
+
+class EmptyAudioFile(AudioError):
+    """The file has zero bytes or decodes to zero samples."""
+
+
+class CorruptAudioFile(AudioError):
+    """The file is not audio, is truncated, or no decoder can read it."""
+
+
+class InvalidSamplesError(AudioError):
+    """The decoded samples contain NaN or infinite values."""
+
+
+class SilentAudioError(AudioError):
+    """The recording is all silence (no sample above the silence threshold)."""
+
+
+class ManifestError(FileProblem):
+    """A manifest CSV is malformed (missing columns, missing files, duplicate rows...)."""

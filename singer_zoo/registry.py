@@ -1,0 +1,53 @@
+"""The zoo's registry: named configs in `zoo_configs/*.yaml`, one per table row.
+
+`list_models()` gives the names, `get_config(name)` the `ZooConfig`; an unknown name raises
+`UnknownNameError` listing the valid ones. The folder can be overridden with the
+SINGER_ZOO_CONFIGS environment variable (for users' own rows).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from singer_zoo.config import ZooConfig
+from singer_zoo.errors import ConfigError, UnknownNameError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def configs_dir() -> Path:
+    return Path(os.environ.get("SINGER_ZOO_CONFIGS", REPO_ROOT / "zoo_configs"))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_all(folder: str) -> dict[str, ZooConfig]:
+    configs = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        cfg = ZooConfig.from_yaml(path)
+        if cfg.name != path.stem:
+            raise ConfigError(f"{path}: name {cfg.name!r} must equal the file name {path.stem!r}")
+        configs[cfg.name] = cfg
+    return configs
+
+
+def all_configs() -> dict[str, ZooConfig]:
+    return dict(_load_all(str(configs_dir())))
+
+
+def list_models() -> list[str]:
+    """Names of every model in the zoo, Table 1 rows first, then Table 2, then our own."""
+    order = {"table1": 0, "table2": 1, "beyond": 2}
+    cfgs = all_configs()
+    return sorted(cfgs, key=lambda n: (order[cfgs[n].table], list(cfgs).index(n)))
+
+
+def get_config(name_or_path) -> ZooConfig:
+    """A zoo config by registered name, or from a YAML file path."""
+    p = Path(os.fspath(name_or_path))
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return ZooConfig.from_yaml(p)
+    cfgs = all_configs()
+    if str(name_or_path) not in cfgs:
+        raise UnknownNameError("model", str(name_or_path), cfgs)
+    return cfgs[str(name_or_path)]
