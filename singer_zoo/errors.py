@@ -66,3 +66,11 @@ class SilentAudioError(AudioError):
 
 class ManifestError(FileProblem):
     """A manifest CSV is malformed (missing columns, missing files, duplicate rows...)."""
+
+
+class IntegrityError(FileProblem):
+    """An exported model's file is missing, unlisted or differs from its recorded sha256."""
+
+
+class ExportCheckError(SingerZooError):
+    """An exported file does not reproduce the Keras model within the stated tolerance."""

@@ -36,10 +36,12 @@ def all_configs() -> dict[str, ZooConfig]:
 
 
 def list_models() -> list[str]:
-    """Names of every model in the zoo, Table 1 rows first, then Table 2, then our own."""
+    """Names of every model in the zoo, Table 1 rows first, then Table 2, then our own;
+    within a table in the paper's row order (`paper.table_row`), then by name."""
     order = {"table1": 0, "table2": 1, "beyond": 2}
     cfgs = all_configs()
-    return sorted(cfgs, key=lambda n: (order[cfgs[n].table], list(cfgs).index(n)))
+    return sorted(cfgs, key=lambda n: (order[cfgs[n].table],
+                                       cfgs[n].paper.get("table_row", float("inf")), n))
 
 
 def get_config(name_or_path) -> ZooConfig:

@@ -12,7 +12,7 @@ import sys
 
 from singer_zoo.errors import SingerZooError
 
-SUBCOMMANDS = ("models", "features", "data")
+SUBCOMMANDS = ("models", "features", "data", "train", "tune")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,175 @@
+"""Feature pipeline throughput: ours vs librosa on the same files, in one run.
+
+Both pipelines go from a 44.1 kHz stereo file to 256-frame windows of 96-bin Mel dB:
+- ours: `singer_zoo.features.extract_windows` (audio.stream_audio decode + soxr resample,
+  TF Mel per block, dB with the recording's max, chop), sequentially and through
+  `run_batch(workers=2)` (the package's batch path);
+- librosa: `librosa.load(sr=22050)` + `feature.melspectrogram` + `power_to_db(ref=np.max)`
+  + the same `chop`.
+Throughput is seconds of audio per second of wall time; each figure is the best of
+`--repeats` rounds (the machine is shared), rounds alternate between the pipelines. The
+per-stage split times decode (to mono at the native rate), resample and features
+(waveform -> windows) separately.
+
+`--hour` also measures the peak resident memory of `extract_features` on a generated
+one-hour 44.1 kHz stereo WAV in a fresh process (minus the process's resident size after
+imports and a warm-up call).
+
+    .venv/bin/python bench/bench_pipeline.py --files 6 --seconds 60 --repeats 3 --hour
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+import soxr
+
+from singer_zoo.audio import RESAMPLE_QUALITY, stream_audio
+from singer_zoo.batch import run_batch
+from singer_zoo.config import FeatureConfig
+from singer_zoo.features import chop, extract_features, extract_windows
+
+CFG = FeatureConfig()
+NATIVE = 44100
+
+
+def voice_like(seconds: float, seed: int, sr: int = NATIVE) -> np.ndarray:
+    """(samples, 2) float32: a vibrato harmonic tone with noise, slightly different per channel."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = rng.uniform(150, 400) * (1 + 0.02 * np.sin(2 * np.pi * 5.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, 10)) * 0.25 * (1 + 0.3 * np.sin(0.5 * t))
+    y += 0.01 * rng.standard_normal(len(t))
+    return np.stack([y, 0.8 * y], axis=1).astype(np.float32)
+
+
+def make_files(folder: Path, n: int, seconds: float, fmt: str) -> list[Path]:
+    paths = []
+    for i in range(n):
+        path = folder / f"song{i}.{fmt}"
+        sf.write(path, voice_like(seconds, i), NATIVE)
+        paths.append(path)
+    return paths
+
+
+def librosa_windows(path) -> np.ndarray:
+    y, _ = librosa.load(path, sr=CFG.sample_rate)
+    return librosa_features(y)
+
+
+def librosa_features(y: np.ndarray) -> np.ndarray:
+    s = librosa.feature.melspectrogram(y=y, sr=CFG.sample_rate, n_fft=CFG.n_fft,
+                                       hop_length=CFG.hop_length, n_mels=CFG.n_bins,
+                                       htk=True, norm=None, power=2.0)
+    return chop((librosa.power_to_db(s, ref=np.max, top_db=CFG.top_db) + CFG.top_db).T, CFG)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def stage_split(paths) -> dict:
+    """Seconds per stage summed over the files, each stage timed on its own: decode (to
+    mono at the native rate), resample (44.1 -> 22.05 kHz, same soxr quality), features
+    (22.05 kHz waveform -> windows)."""
+    out = dict.fromkeys(["ours_decode", "ours_resample", "ours_features", "librosa_decode",
+                         "librosa_resample", "librosa_features"], 0.0)
+    for p in paths:
+        blocks = []
+        out["ours_decode"] += timed(lambda: blocks.extend(stream_audio(p, sr=NATIVE)))
+        native, y = np.concatenate(blocks), []
+        out["ours_resample"] += timed(lambda: y.append(
+            soxr.resample(native, NATIVE, CFG.sample_rate, quality=RESAMPLE_QUALITY)))
+        out["ours_features"] += timed(lambda: chop(extract_features(y[0], CFG), CFG))
+        native = []
+        out["librosa_decode"] += timed(lambda: native.append(librosa.load(p, sr=None)[0]))
+        out["librosa_resample"] += timed(lambda: y.append(librosa.resample(
+            native[0], orig_sr=NATIVE, target_sr=CFG.sample_rate)))
+        out["librosa_features"] += timed(lambda: librosa_features(y[1]))
+    return out
+
+
+def throughput(paths, seconds: float, repeats: int) -> dict:
+    extract_windows(paths[0], CFG), librosa_windows(paths[0])  # warm up (trace, caches)
+    best = {"ours_batch2": np.inf, "ours_sequential": np.inf, "librosa": np.inf}
+    split = None
+    for _ in range(repeats):
+        t = timed(lambda: run_batch(lambda p: extract_windows(p, CFG), paths, workers=2))
+        best["ours_batch2"] = min(best["ours_batch2"], t)
+        best["ours_sequential"] = min(best["ours_sequential"],
+                                      timed(lambda: [extract_windows(p, CFG) for p in paths]))
+        best["librosa"] = min(best["librosa"], timed(lambda: [librosa_windows(p) for p in paths]))
+        s = stage_split(paths)
+        split = s if split is None else {k: min(v, s[k]) for k, v in split.items()}
+    audio_s = seconds * len(paths)
+    res = {f"{k}_x_realtime": audio_s / v for k, v in best.items()}
+    res.update({f"{k}_s": v for k, v in best.items()})
+    res["speedup_batch2"] = best["librosa"] / best["ours_batch2"]
+    res["speedup_sequential"] = best["librosa"] / best["ours_sequential"]
+    res["split_s"] = split
+    res["audio_seconds"] = audio_s
+    return res
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+
+
+def memory_child(path: str) -> None:
+    """Run in a fresh process: print baseline and peak RSS (MB) around extract_features."""
+    extract_features(np.sin(np.arange(50000) / 10).astype(np.float32), CFG)  # warm up
+    base = rss_mb()
+    t = timed(lambda: extract_features(path, CFG))
+    print(json.dumps({"baseline_mb": base, "peak_mb": rss_mb(), "seconds": t}))
+
+
+def hour_memory(folder: Path) -> dict:
+    path = folder / "hour.wav"
+    with sf.SoundFile(path, "w", NATIVE, 2, subtype="PCM_16") as f:
+        for i in range(60):
+            f.write(voice_like(60.0, i))
+    out = subprocess.run([sys.executable, __file__, "--memory-child", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    res["file_mb"] = path.stat().st_size / 2**20
+    path.unlink()
+    return res
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=6)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--format", choices=["flac", "wav"], default="flac")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--hour", action="store_true", help="also measure one-hour peak memory")
+    ap.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.memory_child:
+        return memory_child(args.memory_child)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = make_files(Path(tmp), args.files, args.seconds, args.format)
+        res = {"machine": f"{platform.processor() or platform.machine()}, "
+                          f"{len(__import__('os').sched_getaffinity(0))} cores",
+               "files": f"{args.files} x {args.seconds:g} s, 44.1 kHz stereo {args.format}"}
+        res.update(throughput(paths, args.seconds, args.repeats))
+        if args.hour:
+            res["hour"] = hour_memory(Path(tmp))
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

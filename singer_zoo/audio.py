@@ -1,0 +1,249 @@
+"""Audio decoding: any common file -> float32 mono waveform at the model's sample rate.
+
+- `stream_audio(path, sr, block_seconds)` decodes incrementally and yields 1-D float32 blocks
+  of about `block_seconds`, so an hour-long recording never sits in memory whole.
+- `load_audio(path, sr)` is the concatenation of those blocks.
+- `audio_info(path)` reads the header only (rate, channels, length, format, codec).
+
+Decoders: libsndfile (`soundfile`: wav, flac, ogg/vorbis, opus, mp3, aiff, ...) is tried
+first; whatever it does not recognise goes to ffmpeg (PyAV: m4a/aac, mp4, webm, wma, ...).
+Channels are averaged to mono at the native rate, then `soxr` resamples with the 'HQ'
+preset (20-bit precision, linear phase) in one streaming resampler per file.
+
+Every problem with the input raises a `singer_zoo.errors.AudioError` subclass naming the
+file; no soundfile/ffmpeg exception escapes. Policy (see docs/audio.md):
+- a file that ends before its header says (a truncated WAV, a cut MP3) is decoded as far as
+  it goes and a warning is logged; a decoder *error* (lost sync, unreadable container) is
+  `CorruptAudioFile`;
+- all-silent audio (peak below `SILENCE_PEAK` of full scale) is `SilentAudioError`, raised
+  after the last block, since silence is only known once everything has been seen.
+Short recordings are not an error here: the feature layer pads them.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+from dataclasses import dataclass
+from typing import Iterator
+
+import av
+import numpy as np
+import soundfile as sf
+import soxr
+
+from singer_zoo.errors import (AudioError, AudioFileNotFound, ConfigError, CorruptAudioFile,
+                               EmptyAudioFile, InvalidSamplesError, SilentAudioError)
+
+log = logging.getLogger(__name__)
+
+SILENCE_PEAK = 1e-4  # full scale = 1.0; -80 dBFS, a few LSB of 16-bit audio
+RESAMPLE_QUALITY = "HQ"  # libsoxr 20-bit preset: alias rejection far below the 60-80 dB front end
+COMPRESSED_LENGTH_SLACK = 0.01  # length in MP3/ffmpeg headers is an estimate: allow 1 %
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header says; `frames`/`duration` are None when the container does not say."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int | None
+    duration: float | None
+    format: str  # container, e.g. "WAV", "FLAC", "OGG", "MP3", "mov,mp4,m4a,3gp,3g2,mj2"
+    codec: str  # e.g. "PCM_16", "VORBIS", "aac"
+
+
+@contextlib.contextmanager
+def _decoder_errors(path, where=lambda: ""):
+    """Turn the decoders' own exceptions into `CorruptAudioFile` naming `path`; `where()`
+    says how far decoding got (" after 1.50 s") for errors in the middle of a file."""
+    try:
+        yield
+    except AudioError:  # ours (AudioFileNotFound is an OSError too): already says it all
+        raise
+    except sf.LibsndfileError as e:
+        raise CorruptAudioFile(path, f"cannot decode{where()} "
+                                     f"(libsndfile: {e.error_string.rstrip('.')})") from e
+    except sf.SoundFileError as e:
+        raise CorruptAudioFile(path, f"cannot decode{where()} (libsndfile: {e})") from e
+    except av.FFmpegError as e:
+        raise CorruptAudioFile(path, f"cannot decode{where()} (ffmpeg: {e.strerror})") from e
+    except OSError as e:
+        raise CorruptAudioFile(path, f"cannot read{where()}: {e.strerror or e}") from e
+
+
+def _riff_data_frames(path: str) -> int | None:
+    """Frames the RIFF/WAVE 'data' chunk header promises (libsndfile silently clamps it to
+    the bytes present); None when the size is unknown (0 or 0xFFFFFFFF, streamed WAV)."""
+    block_align = None
+    with open(path, "rb") as f:
+        if f.read(12)[8:12] != b"WAVE":
+            return None
+        while len(head := f.read(8)) == 8:
+            cid, size = head[:4], struct.unpack("<I", head[4:])[0]
+            if cid == b"fmt ":
+                block_align = struct.unpack("<H", f.read(14)[12:14])[0]
+                f.seek(size - 14 + (size & 1), os.SEEK_CUR)
+            elif cid == b"data":
+                ok = block_align and 0 < size < 0xFFFFFFFF
+                return size // block_align if ok else None
+            else:
+                f.seek(size + (size & 1), os.SEEK_CUR)
+    return None
+
+
+class _Sndfile:
+    """libsndfile decoder; reads with `read()` in a loop (soundfile's `blocks()` trusts the
+    header's frame count and would repeat stale data past the real end of a cut file)."""
+
+    def __init__(self, path: str):
+        self.file = sf.SoundFile(path)
+        f = self.file
+        self.info = AudioInfo(path, f.samplerate, f.channels, f.frames, f.frames / f.samplerate,
+                              f.format, f.subtype)
+        riff = _riff_data_frames(path) if f.format in ("WAV", "WAVEX") else None
+        self.promised = riff if riff is not None else f.frames
+        self.slack = COMPRESSED_LENGTH_SLACK if f.format == "MP3" else 0.0
+
+    def blocks(self, block_seconds: float) -> Iterator[tuple[int, np.ndarray]]:
+        n = max(1, round(block_seconds * self.file.samplerate))
+        while len(x := self.file.read(n, dtype="float32", always_2d=True)):  # (n, channels)
+            yield self.file.samplerate, x.mean(axis=1)  # (n,)
+
+    def close(self):
+        self.file.close()
+
+
+class _FFmpeg:
+    """PyAV decoder for what libsndfile does not read; frames are converted to planar float
+    at the first frame's rate (HE-AAC may decode at twice the rate the header states)."""
+
+    def __init__(self, path: str):
+        self.container = av.open(path, metadata_errors="ignore")
+        streams = self.container.streams
+        if not streams.audio:
+            kinds = sorted({s.type for s in streams}) or ["none"]
+            self.container.close()
+            raise CorruptAudioFile(path, f"contains no audio stream (streams: {', '.join(kinds)})")
+        self.stream = s = streams.audio[0]
+        rate = s.rate or s.codec_context.sample_rate
+        if s.duration is not None:
+            seconds = float(s.duration * s.time_base)
+        elif self.container.duration is not None:
+            seconds = self.container.duration / av.time_base
+        else:
+            seconds = None
+        frames = round(seconds * rate) if seconds is not None else None
+        self.info = AudioInfo(path, rate, s.codec_context.layout.nb_channels, frames, seconds,
+                              self.container.format.name, s.codec_context.name)
+        self.promised, self.slack = frames, COMPRESSED_LENGTH_SLACK
+
+    def blocks(self, block_seconds: float) -> Iterator[tuple[int, np.ndarray]]:
+        convert, pending, count, rate = None, [], 0, None
+        for frame in self.container.decode(self.stream):
+            if convert is None:
+                rate = frame.sample_rate
+                convert = av.AudioResampler(format="fltp", rate=rate)
+            for out in convert.resample(frame):
+                pending.append(out.to_ndarray().mean(axis=0))  # (channels, n) -> (n,)
+                count += out.samples
+            if count >= block_seconds * rate:
+                yield rate, np.concatenate(pending)
+                pending, count = [], 0
+        if convert is not None:
+            pending += [out.to_ndarray().mean(axis=0) for out in convert.resample(None)]
+        if pending:
+            yield rate, np.concatenate(pending)
+
+    def close(self):
+        self.container.close()
+
+
+def _check_path(path) -> str:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise AudioFileNotFound(path, "no such file")
+    if os.path.isdir(path):
+        raise CorruptAudioFile(path, "is a directory, not an audio file")
+    if os.path.getsize(path) == 0:
+        raise EmptyAudioFile(path, "the file is empty (0 bytes)")
+    return path
+
+
+def _open(path):
+    """A decoder for `path`: libsndfile if it recognises the file, else ffmpeg."""
+    path = _check_path(path)
+    try:
+        return _Sndfile(path)
+    except sf.SoundFileError as e:
+        why_sndfile = getattr(e, "error_string", str(e)).rstrip(".")
+    try:
+        return _FFmpeg(path)
+    except av.FFmpegError as e:
+        raise CorruptAudioFile(path, f"not a readable audio file (libsndfile: {why_sndfile}; "
+                                     f"ffmpeg: {e.strerror})") from e
+
+
+def audio_info(path) -> AudioInfo:
+    """Header facts of an audio file without decoding its samples."""
+    with _decoder_errors(path):
+        dec = _open(path)
+    dec.close()
+    return dec.info
+
+
+def stream_audio(path, sr: int = 22050, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Yield the recording as float32 mono blocks at `sr` Hz, each about `block_seconds` long
+    (the resampler's delay makes the first shorter). Raises the `AudioError`s of the module
+    docstring; `SilentAudioError`/`EmptyAudioFile` come after the last block."""
+    if not (isinstance(sr, (int, np.integer)) and sr > 0):
+        raise ConfigError(f"stream_audio: sr must be a positive integer, got {sr!r}")
+    if not block_seconds > 0:
+        raise ConfigError(f"stream_audio: block_seconds must be positive, got {block_seconds!r}")
+    with _decoder_errors(path):
+        dec = _open(path)
+    path, decoded, emitted, peak, resampler = dec.info.path, 0, 0, 0.0, None
+    try:
+        with _decoder_errors(path, lambda: f" after {decoded / dec.info.sample_rate:.2f} s"):
+            for rate, x in dec.blocks(block_seconds):  # x: (n,) float32 at the native rate
+                if not np.isfinite(x).all():
+                    at = (decoded + np.flatnonzero(~np.isfinite(x))[0]) / rate
+                    raise InvalidSamplesError(path, f"NaN or infinite sample values at {at:.2f} s")
+                decoded += len(x)
+                if rate != sr and resampler is None:
+                    resampler = soxr.ResampleStream(rate, sr, 1, dtype="float32",
+                                                    quality=RESAMPLE_QUALITY)
+                y = resampler.resample_chunk(x) if resampler is not None else x
+                if len(y):
+                    peak, emitted = max(peak, float(np.abs(y).max())), emitted + len(y)
+                    yield y
+            if resampler is not None and len(y := resampler.resample_chunk(
+                    np.zeros(0, np.float32), last=True)):
+                peak, emitted = max(peak, float(np.abs(y).max())), emitted + len(y)
+                yield y
+    finally:
+        dec.close()
+    _check_length(dec, decoded)
+    if emitted == 0:
+        raise EmptyAudioFile(path, "decodes to zero samples")
+    if peak < SILENCE_PEAK:
+        raise SilentAudioError(path, f"all silent: peak {peak:.1e} is below {SILENCE_PEAK:g} "
+                                     "of full scale")
+
+
+def _check_length(dec, decoded: int) -> None:
+    """Log a warning when fewer frames decoded than the header promised (a cut file)."""
+    promised = dec.promised
+    if promised and decoded < promised * (1 - dec.slack):
+        rate = dec.info.sample_rate
+        log.warning("%s: truncated: the header promises %.2f s, only %.2f s could be decoded; "
+                    "keeping the decoded part", dec.info.path, promised / rate, decoded / rate)
+
+
+def load_audio(path, sr: int = 22050) -> np.ndarray:
+    """The whole recording as a float32 mono (samples,) array at `sr` Hz: the concatenation
+    of `stream_audio(path, sr)` (peak memory about twice the result)."""
+    return np.concatenate(list(stream_audio(path, sr)))

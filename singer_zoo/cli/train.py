@@ -1,0 +1,85 @@
+"""`singer-zoo train CONFIG --data MANIFEST --out RUN_DIR`: fit a zoo model (docs/training.md).
+
+CONFIG is a zoo name or a YAML path; the options override its `train` section. The data
+split: a classifier uses the manifest's `split` column when every row has one, else fold
+`--fold` of the paper's 10-fold cross validation (section 3.4); an embedder uses the
+song-disjoint train/validation split of section 3.5. Recordings that cannot be read are
+reported and skipped. Re-running the same command resumes an interrupted run.
+"""
+from __future__ import annotations
+
+import sys
+
+STRATEGIES = ("default", "mirrored", "multiworker")  # training.distribute.STRATEGIES
+
+OVERRIDES = ("max_epochs", "steps_per_epoch", "validation_every", "patience", "batch_size",
+             "seed")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a zoo model (resumable)",
+        description="Train a zoo model into a run directory; re-run to resume.")
+    p.add_argument("config", metavar="CONFIG", help="zoo model name or YAML config path")
+    p.add_argument("--data", required=True, metavar="MANIFEST", help="manifest CSV")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument("--fold", type=int, default=0, metavar="K",
+                   help="cross-validation fold for classifiers without a split column "
+                        "(default 0)")
+    for name in OVERRIDES:
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, metavar="N",
+                       help=f"override train.{name}")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="distribution strategy (multiworker reads TF_CONFIG)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="mixed_float16 compute on GPU (ignored without a GPU)")
+    p.add_argument("--cache", metavar="DIR", help="feature cache folder")
+    p.add_argument("--workers", type=int, default=2, help="feature extraction threads")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard an existing run in RUN_DIR and start over")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                   help="0 silent, 1 progress bar, 2 one line per epoch")
+    p.set_defaults(func=run)
+
+
+def select_recordings(manifest, task: str, fold: int):
+    """(train, validation) recordings of `manifest` for `task` (see the module doc)."""
+    from singer_zoo.evaluation.protocols import cv_fold, embedding_split
+
+    if task == "siamese":
+        split = embedding_split(manifest)
+        return split["train"], split["validation"]
+    if all(r.split for r in manifest):
+        return manifest.filter(split="train"), manifest.filter(split="validation")
+    chosen = cv_fold(manifest, fold)
+    return chosen.train, chosen.validation
+
+
+def run(args) -> int:
+    from singer_zoo.training.distribute import make_strategy
+
+    strategy = make_strategy(args.strategy)  # first: collective ops need a fresh runtime
+
+    from singer_zoo.data import read_manifest
+    from singer_zoo.registry import get_config
+    from singer_zoo.training import load_split, train
+
+    cfg = get_config(args.config)
+    overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    if overrides:
+        cfg = cfg.replace(train=overrides)
+    manifest = read_manifest(args.data)
+    train_recs, val_recs = select_recordings(manifest, cfg.train.task, args.fold)
+    train_data, val_data, classes, failed = load_split(
+        cfg, train_recs, val_recs, cache_dir=args.cache, workers=args.workers)
+    for item, message in failed.items():
+        print(f"skipped {message}", file=sys.stderr)
+    result = train(cfg, train_data, val_data, args.out, class_names=classes,
+                   strategy=strategy, mixed_precision=args.mixed_precision,
+                   overwrite=args.overwrite, verbose=args.verbose)
+    m = result.metrics
+    if not result.already_done and "best_val_loss" in m:
+        print(f"{args.out}: {m['epochs_run']} epochs, best val loss {m['best_val_loss']} "
+              f"at epoch {m['best_epoch']}"
+              f"{' (stopped early)' if m['stopped_early'] else ''}")
+    return 0

@@ -1,0 +1,251 @@
+"""From a manifest to tf.data batches of feature windows (paper section 3.2, 3.4, 3.5).
+
+- `load_feature_set` extracts every recording's (frames, bins) features in parallel
+  (`run_batch`), optionally through an on-disk cache, and indexes its 256-frame windows
+  (hop 51, as `singer_zoo.features.chop`); bad files are returned in `failed`, never fatal.
+- `window_dataset` yields shuffled `(windows, labels)` batches for the classifier;
+  `pair_dataset` yields 1:1 same/different-singer pairs for the siamese embedder.
+
+Windows are cut from the per-recording matrices when a batch is assembled (a numpy slice per
+window), so overlapping windows are never all held in memory: memory is one copy of the
+features. Batches are built by a Python generator (numpy RNG, seeded, deterministic) behind
+`tf.data.Dataset.from_generator(...).prefetch(AUTOTUNE)`.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from singer_zoo import features as feats
+from singer_zoo.batch import run_batch
+from singer_zoo.config import FeatureConfig
+from singer_zoo.data.manifest import Manifest
+from singer_zoo.errors import AudioFileNotFound, ConfigError
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = 1  # bump when extract_features changes its output
+
+
+def encode_labels(values) -> tuple[np.ndarray, list]:
+    """Values (e.g. singer names) -> (int32 codes, sorted distinct values)."""
+    classes, codes = np.unique(np.asarray(list(values)), return_inverse=True)
+    return codes.astype(np.int32), classes.tolist()
+
+
+@dataclass
+class FeatureSet:
+    """Per-recording feature matrices and the index of their windows.
+
+    `window_index[i] = (recording index, start frame)`; a recording shorter than one window
+    is zero-padded (the dB floor) to one window, as `chop` does.
+    """
+
+    features: list  # of (frames, bins) float32 arrays, one per recording
+    recordings: list  # of Recording, aligned with features
+    config: FeatureConfig = field(default_factory=FeatureConfig)
+    window_index: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if len(self.features) != len(self.recordings):
+            raise ConfigError(f"FeatureSet: {len(self.features)} feature matrices for "
+                              f"{len(self.recordings)} recordings")
+        w, hop = self.config.window_frames, self.config.window_hop_frames
+        mats, index = [], []
+        for i, f in enumerate(self.features):
+            f = np.asarray(f, dtype=np.float32)
+            if f.ndim != 2 or f.shape[1] != self.config.n_bins:
+                raise ConfigError(f"FeatureSet: features of {self.recordings[i].path} have "
+                                  f"shape {f.shape}, expected (frames, {self.config.n_bins})")
+            if len(f) < w:
+                f = np.pad(f, ((0, w - len(f)), (0, 0)))  # (w, bins)
+            mats.append(f)
+            starts = np.arange(feats.n_windows(len(f), self.config)) * hop
+            index.append(np.stack([np.full_like(starts, i), starts], axis=1))
+        self.features = mats
+        self.window_index = (np.concatenate(index) if index
+                             else np.zeros((0, 2), np.int64)).astype(np.int64)
+
+    @property
+    def n_recordings(self) -> int:
+        return len(self.recordings)
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.window_index)
+
+    def windows(self, indices) -> np.ndarray:
+        """(len(indices), window_frames, bins) float32: the windows at these indices."""
+        w = self.config.window_frames
+        out = np.empty((len(indices), w, self.config.n_bins), np.float32)
+        for j, (rec, start) in enumerate(self.window_index[np.asarray(indices, np.int64)]):
+            out[j] = self.features[rec][start:start + w]
+        return out
+
+    def recording_windows(self, i: int) -> np.ndarray:
+        """(n_windows, window_frames, bins): all windows of recording i."""
+        return self.windows(np.flatnonzero(self.window_index[:, 0] == i))
+
+    def subset(self, indices) -> "FeatureSet":
+        """The recordings at `indices` (e.g. one cross-validation fold)."""
+        idx = [int(i) for i in indices]
+        return FeatureSet([self.features[i] for i in idx], [self.recordings[i] for i in idx],
+                          self.config)
+
+    def window_labels(self, labels) -> np.ndarray:
+        """Per-recording labels -> int32 label of every window."""
+        labels = np.asarray(labels)
+        if labels.shape != (self.n_recordings,):
+            raise ConfigError(f"expected one label per recording ({self.n_recordings}), "
+                              f"got shape {labels.shape}")
+        return labels.astype(np.int32)[self.window_index[:, 0]]
+
+
+def _cache_file(cache_dir: Path, path: str, cfg: FeatureConfig) -> Path:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AudioFileNotFound(path, "audio file not found") from None
+    key = json.dumps({"path": os.path.abspath(path), "size": st.st_size,
+                      "mtime_ns": st.st_mtime_ns, "features": cfg.to_dict(),
+                      "version": CACHE_VERSION}, sort_keys=True)
+    return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
+
+
+def _save_atomic(target: Path, array: np.ndarray) -> None:
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    os.replace(tmp, target)
+
+
+def cached_features(path: str, cfg: FeatureConfig, cache_dir=None) -> np.ndarray:
+    """`extract_features(path, cfg)`, read from / written to `cache_dir` when given.
+
+    A cache entry is keyed by the file's absolute path, size, mtime and the FeatureConfig, so
+    an edited file or a changed config is recomputed; an unreadable entry is recomputed.
+    """
+    if cache_dir is None:
+        return feats.extract_features(path, cfg)
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = _cache_file(cache_dir, path, cfg)
+    if target.exists():
+        try:
+            return np.load(target)
+        except (OSError, ValueError) as e:
+            log.warning("cache entry %s for %s unreadable (%s); recomputing", target, path, e)
+    result = feats.extract_features(path, cfg)
+    _save_atomic(target, result)
+    return result
+
+
+def load_feature_set(manifest: Manifest, feature_cfg: FeatureConfig | None = None,
+                     cache_dir=None, workers: int = 2, progress: bool = False
+                     ) -> tuple[FeatureSet, dict]:
+    """(FeatureSet of the recordings that decoded, {path: error message} of those that did
+    not). Decoding runs on `workers` threads."""
+    cfg = feature_cfg or FeatureConfig()
+    by_path = {r.path: r for r in manifest}
+    result = run_batch(lambda p: cached_features(p, cfg, cache_dir), list(by_path),
+                       workers=workers, progress=progress, label="recordings")
+    good = list(result.ok)
+    return FeatureSet([result.ok[p] for p in good], [by_path[p] for p in good], cfg), \
+        dict(result.failed)
+
+
+def _spec(fs: FeatureSet, batch) -> tf.TensorSpec:
+    return tf.TensorSpec((batch, fs.config.window_frames, fs.config.n_bins), tf.float32)
+
+
+def window_dataset(feature_set: FeatureSet, labels, batch_size: int = 32,
+                   shuffle: bool = True, seed: int = 0, repeat: bool = False
+                   ) -> tf.data.Dataset:
+    """Batches `(windows (batch, 256, bins) float32, labels (batch,) int32)`.
+
+    `labels` has one entry per recording. Each pass over the data (each new iterator)
+    reshuffles with the seed and the pass number, so runs are reproducible. Without
+    `repeat`, one pass (the last batch may be short); with it, an endless stream of full
+    batches.
+    """
+    win_labels = feature_set.window_labels(labels)
+    n = feature_set.n_windows
+    if n == 0:
+        raise ConfigError("window_dataset: the feature set has no windows")
+    if batch_size < 1:
+        raise ConfigError(f"window_dataset: batch_size must be >= 1, got {batch_size}")
+    passes = itertools.count()
+
+    def batches():
+        rng = np.random.default_rng([seed, next(passes)])
+
+        def order():
+            while True:
+                yield from (rng.permutation(n) if shuffle else range(n))
+                if not repeat:
+                    return
+
+        stream = order()
+        while (idx := np.fromiter(itertools.islice(stream, batch_size), np.int64)).size:
+            yield feature_set.windows(idx), win_labels[idx]
+
+    return tf.data.Dataset.from_generator(
+        batches, output_signature=(_spec(feature_set, None),
+                                   tf.TensorSpec((None,), tf.int32))).prefetch(tf.data.AUTOTUNE)
+
+
+def pair_dataset(feature_set: FeatureSet, singer_labels, batch_size: int = 32,
+                 seed: int = 0) -> tf.data.Dataset:
+    """Endless batches `((x1, x2), y)` for the siamese task, y float32: 1 same singer,
+    0 different, exactly batch_size / 2 of each per batch (in shuffled order).
+
+    Singers are drawn uniformly. A same-singer pair takes two different windows, from two
+    different recordings whenever the singer has several; a different-singer pair takes
+    a random window of each of two distinct singers.
+    """
+    if batch_size < 2 or batch_size % 2:
+        raise ConfigError(f"pair_dataset: batch_size must be even and >= 2, got {batch_size}")
+    win_labels = feature_set.window_labels(singer_labels)
+    win_rec = feature_set.window_index[:, 0]
+    singers = np.unique(win_labels)
+    by_singer = {s: np.flatnonzero(win_labels == s) for s in singers}
+    pairable = [s for s in singers if len(by_singer[s]) >= 2]
+    if len(singers) < 2 or not pairable:
+        raise ConfigError("pair_dataset: needs at least 2 singers and one singer with 2 "
+                          f"windows; got {len(singers)} singer(s)")
+    half, passes = batch_size // 2, itertools.count()
+
+    def same_pair(rng, s):
+        wins = by_singer[s]
+        a = rng.choice(wins)
+        other = wins[win_rec[wins] != win_rec[a]]  # other recordings of this singer
+        if other.size == 0:
+            other = wins[wins != a]
+        return a, rng.choice(other)
+
+    def batches():
+        rng = np.random.default_rng([seed, next(passes)])
+        while True:
+            same = [same_pair(rng, s) for s in rng.choice(pairable, half)]
+            s1 = rng.integers(0, len(singers), half)
+            s2 = (s1 + rng.integers(1, len(singers), half)) % len(singers)  # != s1
+            diff = [(rng.choice(by_singer[singers[i]]), rng.choice(by_singer[singers[j]]))
+                    for i, j in zip(s1, s2)]
+            pairs = np.array(same + diff, np.int64)  # (batch, 2)
+            y = np.concatenate([np.ones(half), np.zeros(half)]).astype(np.float32)
+            perm = rng.permutation(batch_size)
+            pairs, y = pairs[perm], y[perm]
+            yield (feature_set.windows(pairs[:, 0]), feature_set.windows(pairs[:, 1])), y
+
+    spec = _spec(feature_set, batch_size)
+    return tf.data.Dataset.from_generator(
+        batches, output_signature=((spec, spec), tf.TensorSpec((batch_size,), tf.float32))
+    ).prefetch(tf.data.AUTOTUNE)

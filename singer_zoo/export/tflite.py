@@ -1,0 +1,111 @@
+"""TFLite files from the SavedModel's fixed-length `embed_clip` signature.
+
+Modes (builtin ops only; every file runs with `ai_edge_litert` alone):
+- `float32`: no quantisation;
+- `int8`: dynamic-range quantisation (int8 weights, float activations), except the front
+  end's spectral projection (Mel filterbank / CQT kernels), which stays float32: the
+  hybrid int8 BATCH_MATMUL quantises its *input*, the linear power spectrum, whose
+  100-dB dynamic range int8 cannot hold (measured: 37 dB error on the Mel features);
+- `full-int8`: full-integer quantisation calibrated on a representative set of clips
+  (int8 activations wherever an int8 kernel exists; input and output stay float32). It
+  loses too much accuracy to be on by default (figures in docs/export.md).
+
+The app-side contract (docs/mobile.md): input `waveform` float32 (clip_samples,) mono at
+22050 Hz; outputs `embedding` (D,) and `window_embeddings` (n_windows, D).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils
+
+from singer_zoo.errors import ConfigError
+
+MODES = ("float32", "int8", "full-int8")
+SIGNATURE = "embed_clip"
+
+
+def parse_modes(text: str) -> tuple[str, ...]:
+    """'float32,int8' -> ('float32', 'int8'); '' or 'none' -> (); unknown modes raise."""
+    modes = tuple(m.strip() for m in text.split(",") if m.strip() and m.strip() != "none")
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise ConfigError(f"unknown TFLite mode(s) {bad}; valid: {', '.join(MODES)}")
+    return tuple(dict.fromkeys(modes))
+
+
+def front_end_constants(frontend) -> list[np.ndarray]:
+    """The rank-3 float constants of a front-end layer (its BATCH_MATMUL projections)."""
+    return [v.numpy() for v in vars(frontend).values()
+            if isinstance(v, tf.Tensor) and v.shape.rank == 3 and v.dtype == tf.float32]
+
+
+def restore_float(flatbuffer: bytes, constants: Sequence[np.ndarray]) -> bytes:
+    """Put the exact float32 `constants` back where the quantiser made int8 BATCH_MATMUL
+    weights of the same shape, so those matmuls run in float32 (see the module doc)."""
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    by_shape = {tuple(c.shape): np.ascontiguousarray(c, np.float32) for c in constants}
+    codes = [schema.BuiltinOperator.BATCH_MATMUL]
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            if model.operatorCodes[op.opcodeIndex].builtinCode not in codes:
+                continue
+            for i in op.inputs:
+                t = graph.tensors[i]
+                value = by_shape.get(tuple(int(d) for d in t.shape))
+                if t.type == schema.TensorType.INT8 and value is not None:
+                    model.buffers[t.buffer].data = np.frombuffer(value.tobytes(), np.uint8)
+                    t.type, t.quantization = schema.TensorType.FLOAT32, None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def convert(saved_model_dir, mode: str, representative: Iterable[np.ndarray] = (),
+            float_constants: Sequence[np.ndarray] = ()) -> bytes:
+    """The .tflite flatbuffer of `embed_clip` in `mode`; `representative` (clips of exactly
+    the signature's length) is required for full-int8; `float_constants`
+    (`front_end_constants(layer)`) are kept float32 in the quantised modes."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown TFLite mode {mode!r}; valid: {', '.join(MODES)}")
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir),
+                                                    signature_keys=[SIGNATURE])
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if mode != "float32":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "full-int8":
+        clips = [np.asarray(c, np.float32) for c in representative]
+        if not clips:
+            raise ConfigError("full-int8 needs representative clips (--representative)")
+        conv.representative_dataset = lambda: ({"waveform": c} for c in clips)
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                          tf.lite.OpsSet.TFLITE_BUILTINS]
+    flat = conv.convert()
+    return flat if mode == "float32" else restore_float(flat, float_constants)
+
+
+def run(model, waveform: np.ndarray, num_threads: int | None = None) -> dict[str, np.ndarray]:
+    """Run a .tflite (path or bytes) on one clip with ai_edge_litert; {output name: array}."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    kw = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    interp = Interpreter(num_threads=num_threads, **kw)
+    runner = interp.get_signature_runner(SIGNATURE)
+    return runner(waveform=np.asarray(waveform, np.float32))
+
+
+def clips_of(waveform: np.ndarray, clip_samples: int) -> list[np.ndarray]:
+    """Consecutive non-overlapping clips of exactly `clip_samples` (a short recording is
+    zero-padded to one clip); the calibration and check inputs of the TFLite files."""
+    y = np.asarray(waveform, np.float32)
+    if len(y) < clip_samples:
+        y = np.pad(y, (0, clip_samples - len(y)))
+    n = len(y) // clip_samples
+    return [y[i * clip_samples:(i + 1) * clip_samples] for i in range(n)]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two vectors (1.0 = same direction)."""
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))

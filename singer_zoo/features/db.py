@@ -1,0 +1,84 @@
+"""Power -> decibels, referenced to each recording's maximum (paper section 3.2).
+
+`10 * log10(max(power, AMIN))` minus the same of the recording's largest value (over all
+frames and bins), clipped below at `-top_db`, then offset by `+top_db`: values lie in
+`[0, top_db]`. This is librosa's `power_to_db(S, ref=np.max, amin=1e-10, top_db=top_db)
++ top_db`. The reference is the maximum of *that recording*, so in a batch each example is
+referenced to its own maximum; streaming extraction therefore keeps power until the whole
+recording is seen (`power_to_db_np`).
+
+Two versions with identical arithmetic: `power_to_db` in TF ops (inside Keras layers and
+exported graphs; builtin TFLite ops only) and `power_to_db_np` in numpy (streaming).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from singer_zoo.config import FeatureConfig
+
+AMIN = 1e-10  # floor on power before the log (librosa's default amin): -100 dB
+
+
+def power_to_db(power: tf.Tensor, top_db: float) -> tf.Tensor:
+    """(batch, frames, bins) power -> dB in [0, top_db], each example referenced to its max."""
+    log_p = tf.math.log(tf.maximum(power, AMIN)) * (10.0 / np.log(10.0))
+    ref = tf.reduce_max(log_p, axis=[1, 2], keepdims=True)  # (batch, 1, 1)
+    return tf.maximum(log_p - ref, -top_db) + top_db
+
+
+def power_to_db_np(power: np.ndarray, top_db: float) -> np.ndarray:
+    """(frames, bins) power of one whole recording -> float32 dB in [0, top_db]."""
+    log_p = 10.0 * np.log10(np.maximum(power, AMIN))
+    if log_p.size == 0:
+        return log_p.astype(np.float32)
+    return (np.maximum(log_p - log_p.max(), -top_db) + top_db).astype(np.float32)
+
+
+def frame_signal(padded: tf.Tensor, frame_length: int, hop: int) -> tf.Tensor:
+    """(batch, samples) -> (batch, frames, frame_length), frames = 1 + (samples - len) // hop."""
+    return tf.signal.frame(padded, frame_length, hop, axis=1)
+
+
+class DbFrontend(keras.layers.Layer):
+    """Base of the spectral front ends: waveform -> power -> dB (see module docstring).
+
+    Subclasses implement `power_frames(frames)`: (batch, frames, frame_length) samples ->
+    (batch, frames, n_bins) power. This base centres the waveform (`frame_length // 2`
+    zeros each side, librosa's `center=True, pad_mode="constant"`), frames it with the
+    hop, and applies `power_to_db`. `power(..., center=False)` is the stage streaming
+    extraction uses on overlapping blocks.
+    """
+
+    frame_length: int  # set by subclasses before super().__init__ returns
+
+    def __init__(self, features: FeatureConfig | dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(features, dict) or features is None:
+            features = FeatureConfig.from_dict(features)
+        self.features = features
+
+    def power(self, waveform: tf.Tensor, center: bool = True) -> tf.Tensor:
+        """(batch, samples) -> (batch, frames, n_bins) power; frames = 1 + samples // hop
+        when centred, else 1 + (samples - frame_length) // hop."""
+        x = tf.convert_to_tensor(waveform, tf.float32)
+        if center:
+            half = self.frame_length // 2
+            x = tf.pad(x, [[0, 0], [half, self.frame_length - half]])
+        # the trailing pad above makes padded length = samples + frame_length
+        return self.power_frames(frame_signal(x, self.frame_length, self.features.hop_length))
+
+    def power_frames(self, frames: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+    def call(self, waveform):
+        return power_to_db(self.power(waveform), self.features.top_db)
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[1]
+        frames = None if n is None else 1 + n // self.features.hop_length
+        return (input_shape[0], frames, self.features.n_bins)
+
+    def get_config(self):
+        return {**super().get_config(), "features": self.features.to_dict()}

@@ -1,0 +1,102 @@
+"""Feature extraction for one recording, streamed block by block.
+
+`extract_features(path, cfg)` decodes with `singer_zoo.audio.stream_audio`, computes the
+front end's *power* per block and applies the dB conversion (reference: the recording's
+maximum) once the whole recording is seen, so memory is bounded by one block plus the
+(frames, bins) result (about 60 MB of float32 per hour of audio at the defaults) and the
+result equals the front-end layer applied to the whole waveform.
+
+Frame alignment: the stream is treated as the centred signal [frame_length // 2 zeros,
+audio, frame_length - frame_length // 2 zeros]; every frame whose samples have all arrived is
+computed, and the unused remainder (less than `frame_length` samples, i.e. blocks overlap
+by frame_length - hop samples) is carried into the next block.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from singer_zoo import audio
+from singer_zoo.config import FeatureConfig
+from singer_zoo.errors import EmptyAudioFile, InvalidSamplesError, SilentAudioError
+from singer_zoo.features.db import power_to_db_np
+from singer_zoo.features.registry import build_frontend
+from singer_zoo.features.windows import chop
+
+WAVEFORM = "<waveform>"  # the name errors use for an in-memory waveform
+
+
+@functools.lru_cache(maxsize=8)
+def _power_fn(cfg: FeatureConfig):
+    """(layer, traced power of uncentred frames): one trace for every block length."""
+    layer = build_frontend(cfg)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None], tf.float32)])
+    def power(padded):
+        return layer.power(padded, center=False)[0]  # (frames, n_bins)
+
+    return layer, power
+
+
+def _blocks_of(waveform: np.ndarray, size: int):
+    for start in range(0, len(waveform), size):
+        yield waveform[start:start + size]
+
+
+def _checked_waveform(waveform) -> np.ndarray:
+    y = np.asarray(waveform, dtype=np.float32)
+    if y.ndim != 1:
+        raise InvalidSamplesError(WAVEFORM, f"expected a mono (samples,) array, got {y.shape}")
+    if y.size == 0:
+        raise EmptyAudioFile(WAVEFORM, "the waveform has zero samples")
+    if not np.isfinite(y).all():
+        raise InvalidSamplesError(WAVEFORM, "the waveform contains NaN or infinite values")
+    peak = float(np.abs(y).max())
+    if peak < audio.SILENCE_PEAK:  # the same rule as for files
+        raise SilentAudioError(WAVEFORM, f"all silent: peak {peak:.1e} is below "
+                                         f"{audio.SILENCE_PEAK:g} of full scale")
+    return y
+
+
+def stream_power(blocks, cfg: FeatureConfig) -> np.ndarray:
+    """Power (frames, bins) of the centred concatenation of `blocks` (float32 1-D arrays)."""
+    layer, fn = _power_fn(cfg)
+    fl, hop = layer.frame_length, cfg.hop_length
+    buf = np.zeros(fl // 2, np.float32)
+    out = []
+
+    def flush(buf):
+        if len(buf) < fl:
+            return buf
+        n = 1 + (len(buf) - fl) // hop
+        out.append(fn(tf.constant(buf[None, :(n - 1) * hop + fl])).numpy())
+        return buf[n * hop:]
+
+    for block in blocks:
+        buf = flush(np.concatenate([buf, np.asarray(block, np.float32)]))
+    flush(np.concatenate([buf, np.zeros(fl - fl // 2, np.float32)]))
+    return np.concatenate(out, axis=0)
+
+
+def extract_features(path_or_waveform, cfg: FeatureConfig | None = None,
+                     block_seconds: float = 30.0) -> np.ndarray:
+    """(frames, n_bins) float32 dB in [0, top_db] for a file path or a mono waveform at
+    `cfg.sample_rate`; frames = 1 + samples // hop. Raises the `singer_zoo.errors` audio
+    errors (missing, empty, corrupt, silent file; NaN samples)."""
+    cfg = cfg or FeatureConfig()
+    size = max(int(block_seconds * cfg.sample_rate), 1)
+    if isinstance(path_or_waveform, (str, os.PathLike)):
+        blocks = audio.stream_audio(path_or_waveform, sr=cfg.sample_rate,
+                                    block_seconds=block_seconds)
+    else:
+        blocks = _blocks_of(_checked_waveform(path_or_waveform), size)
+    return power_to_db_np(stream_power(blocks, cfg), cfg.top_db)
+
+
+def extract_windows(path_or_waveform, cfg: FeatureConfig | None = None) -> np.ndarray:
+    """(n_windows, window_frames, n_bins): `chop(extract_features(...))`."""
+    cfg = cfg or FeatureConfig()
+    return chop(extract_features(path_or_waveform, cfg), cfg)

@@ -1,0 +1,70 @@
+"""Chopping a recording's features into overlapping fixed-size windows (paper section 3.2:
+6 s = 256 frames, 20 % hop = 51 frames).
+
+Policy (same in `chop` and `FrameWindows`):
+- a recording with F >= window_frames frames gives 1 + (F - window_frames) // hop
+  windows, starting at frames 0, hop, 2 hop, ...; the tail after the last full window
+  (fewer than `hop` frames) is dropped;
+- a recording shorter than one window is padded at the end with 0 (the dB floor,
+  i.e. silence) to one window, so every recording gives at least one window.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from singer_zoo.config import FeatureConfig
+from singer_zoo.errors import ConfigError
+
+
+def n_windows(n_frames: int, cfg: FeatureConfig) -> int:
+    """How many windows `chop` makes from `n_frames` frames (at least 1)."""
+    return 1 + max(n_frames - cfg.window_frames, 0) // cfg.window_hop_frames
+
+
+def chop(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(frames, bins) -> (n_windows, window_frames, bins) float32 (a strided copy)."""
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2:
+        raise ConfigError(f"chop: features must be (frames, bins), got shape {features.shape}")
+    w, hop = cfg.window_frames, cfg.window_hop_frames
+    if features.shape[0] < w:
+        features = np.pad(features, ((0, w - features.shape[0]), (0, 0)))
+    n = n_windows(features.shape[0], cfg)
+    view = np.lib.stride_tricks.sliding_window_view(features, w, axis=0)[::hop][:n]
+    return np.ascontiguousarray(view.transpose(0, 2, 1))  # (n, bins, w) -> (n, w, bins)
+
+
+@keras.saving.register_keras_serializable(package="singer_zoo")
+class FrameWindows(keras.layers.Layer):
+    """(batch, frames, bins) -> (batch, n_windows, window_frames, bins), policy as `chop`.
+
+    Gathers with a computed index (builtin TFLite ops; works for any number of frames).
+    """
+
+    def __init__(self, window_frames: int = 256, hop_frames: int = 51, **kwargs):
+        kwargs.setdefault("name", "windows")
+        super().__init__(**kwargs)
+        self.window_frames, self.hop_frames = int(window_frames), int(hop_frames)
+
+    @classmethod
+    def from_features(cls, cfg: FeatureConfig, **kwargs) -> "FrameWindows":
+        return cls(cfg.window_frames, cfg.window_hop_frames, **kwargs)
+
+    def call(self, features):
+        w, hop = self.window_frames, self.hop_frames
+        short = tf.maximum(w - tf.shape(features)[1], 0)
+        x = tf.pad(features, [[0, 0], [0, short], [0, 0]])  # (batch, max(frames, w), bins)
+        n = 1 + (tf.shape(x)[1] - w) // hop
+        idx = tf.expand_dims(tf.range(n) * hop, 1) + tf.expand_dims(tf.range(w), 0)  # (n, w)
+        return tf.gather(x, idx, axis=1)  # (batch, n, w, bins)
+
+    def compute_output_shape(self, input_shape):
+        frames = input_shape[1]
+        n = None if frames is None else 1 + max(frames - self.window_frames, 0) // self.hop_frames
+        return (input_shape[0], n, self.window_frames, input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "window_frames": self.window_frames,
+                "hop_frames": self.hop_frames}

@@ -1,0 +1,17 @@
+"""Keras models of the zoo: blocks and pooling -> backbone -> task heads (docs/models.md).
+
+`DEFAULT_JIT_COMPILE` is the XLA setting the training and inference code use by default;
+bench/bench_models.py measured which is faster on CPU (docs/performance.md, "Models").
+"""
+from singer_zoo.models.backbone import build_backbone
+from singer_zoo.models.pooling import FeedForwardAttention
+from singer_zoo.models.registry import build_from_config
+from singer_zoo.models.tasks import (ContrastiveLoss, SiameseModel, SquaredDistance,
+                                     build_classifier, build_embedder, build_siamese,
+                                     contrastive_loss)
+
+DEFAULT_JIT_COMPILE = False
+
+__all__ = ["DEFAULT_JIT_COMPILE", "ContrastiveLoss", "FeedForwardAttention", "SiameseModel",
+           "SquaredDistance", "build_backbone", "build_classifier", "build_embedder",
+           "build_from_config", "build_siamese", "contrastive_loss"]

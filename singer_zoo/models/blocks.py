@@ -1,0 +1,79 @@
+"""Convolutional building blocks of the paper (section 2.1, Figure 2).
+
+Every convolution is Conv2D -> ReLU -> BatchNormalization: the paper applies batch
+normalisation *after* each non-linearity. Padding is "same", so only the max-pooling
+layers between stages change the (time, freq) size. Kernel weights carry an L2 penalty
+(1e-6 in the paper, section 3.3).
+
+Blocks are functions from a Keras tensor to a Keras tensor (functional API); every layer
+gets a stable explicit name derived from `name`, e.g. "stage1_block2_conv1".
+"""
+from __future__ import annotations
+
+import keras
+
+from singer_zoo.errors import ConfigError
+
+
+def conv_bn(x, filters: int, kernel: int, name: str, l2: float = 1e-6, groups: int = 1,
+            activation: str | None = "relu"):
+    """One convolution layer: Conv2D(`filters`, `kernel`, same padding) -> ReLU -> BN.
+
+    `groups` > 1 makes a grouped convolution (ResNeXt). `activation=None` gives the linear
+    1x1 projection used on residual shortcuts.
+    """
+    x = keras.layers.Conv2D(
+        filters, kernel, padding="same", groups=groups, activation=activation,
+        kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
+        name=f"{name}_conv")(x)
+    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+
+
+def vanilla_block(x, width: int, name: str, kernel: int = 5, l2: float = 1e-6):
+    """Figure 2a: two `kernel` x `kernel` convolution layers of `width` channels."""
+    x = conv_bn(x, width, kernel, f"{name}_conv1", l2)
+    return conv_bn(x, width, kernel, f"{name}_conv2", l2)
+
+
+def resnext_block(x, width: int, name: str, cardinality: int = 4,
+                  bottleneck_ratio: float = 0.5, kernel: int = 5, l2: float = 1e-6):
+    """Figure 2b/c: ResNeXt bottleneck block y = shortcut(x) + F(x).
+
+    F is 1x1 conv (in -> w), `kernel` x `kernel` grouped conv (w -> w, `cardinality`
+    groups) and 1x1 conv (w -> width), with w = width * bottleneck_ratio. The shortcut is
+    the identity when the channel count does not change, otherwise a linear 1x1 projection
+    followed by BN. Cardinality 1 is the ResNet bottleneck block.
+    """
+    in_channels = x.shape[-1]
+    w = int(round(width * bottleneck_ratio))
+    if w % cardinality:
+        raise ConfigError(f"{name}: bottleneck width {w} is not divisible by cardinality "
+                         f"{cardinality}")
+    residual = conv_bn(x, w, 1, f"{name}_conv1", l2)
+    residual = conv_bn(residual, w, kernel, f"{name}_conv2", l2, groups=cardinality)
+    residual = conv_bn(residual, width, 1, f"{name}_conv3", l2)
+    shortcut = x if in_channels == width else \
+        conv_bn(x, width, 1, f"{name}_proj", l2, activation=None)
+    return keras.layers.Add(name=f"{name}_add")([shortcut, residual])
+
+
+def conv_stack(x, arch, name: str = ""):
+    """The whole convolutional part of `arch` (an ArchConfig).
+
+    Stem conv layer (`stem_kernel`, `stem_filters`) then MaxPool(2, 2); each stage is a run
+    of blocks (one per width) followed by MaxPool(2, 2). Input (batch, time, freq, 1),
+    output (batch, time / p, freq / p, last width) with p = arch.pooling_factor.
+    """
+    prefix = f"{name}_" if name else ""
+    x = conv_bn(x, arch.stem_filters, arch.stem_kernel, f"{prefix}stem", arch.l2)
+    x = keras.layers.MaxPooling2D((2, 2), name=f"{prefix}stem_pool")(x)
+    for s, widths in enumerate(arch.stages, start=1):
+        for b, width in enumerate(widths, start=1):
+            block_name = f"{prefix}stage{s}_block{b}"
+            if arch.block == "vanilla":
+                x = vanilla_block(x, width, block_name, arch.kernel, arch.l2)
+            else:
+                x = resnext_block(x, width, block_name, arch.cardinality,
+                                  arch.bottleneck_ratio, arch.kernel, arch.l2)
+        x = keras.layers.MaxPooling2D((2, 2), name=f"{prefix}stage{s}_pool")(x)
+    return x  # (batch, time / p, freq / p, channels)

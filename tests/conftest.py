@@ -1,0 +1,38 @@
+"""Shared fixtures: generated audio written to tmp_path (no downloaded data in tests)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def _tone(freq: float = 440.0, seconds: float = 1.0, sr: int = 22050, channels: int = 1,
+          amp: float = 0.5) -> np.ndarray:
+    """A sine of `freq` Hz, (frames, channels) float32, channel c scaled by 1 / (c + 1)."""
+    t = np.arange(round(seconds * sr)) / sr
+    x = amp * np.sin(2 * np.pi * freq * t)
+    return np.stack([x / (c + 1) for c in range(channels)], axis=1).astype(np.float32)
+
+
+@pytest.fixture
+def tone():
+    """tone(freq=440, seconds=1, sr=22050, channels=1, amp=0.5) -> (frames, channels) float32."""
+    return _tone
+
+
+@pytest.fixture
+def write_audio(tmp_path):
+    """write_audio(name, data, sr, **soundfile_kwargs) -> path of `name` in tmp_path, written
+    with `soundfile.write` (format from the extension unless `format=` is given)."""
+    def write(name: str, data, sr: int, **kwargs):
+        path = tmp_path / name
+        sf.write(path, data, sr, **kwargs)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def tone_wav(write_audio):
+    """A 3-s 440 Hz mono 16-bit wav at 22050 Hz (the model rate)."""
+    return write_audio("tone.wav", _tone(seconds=3.0), 22050, subtype="PCM_16")

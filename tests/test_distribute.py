@@ -1,0 +1,101 @@
+"""Distribution helpers: TF_CONFIG validation, strategies, chief/worker folders, mixed
+precision; and two CPU workers on localhost training one model together (slow)."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import keras
+import pytest
+import tensorflow as tf
+
+from singer_zoo.errors import ConfigError, UnknownNameError
+from singer_zoo.training import distribute as D
+
+
+def _conf(task_type="worker", index=0, workers=("localhost:1234", "localhost:1235")):
+    return json.dumps({"cluster": {"worker": list(workers)},
+                       "task": {"type": task_type, "index": index}})
+
+
+def test_parse_tf_config_accepts_a_valid_cluster():
+    conf = D.parse_tf_config(_conf(index=1))
+    assert conf["task"] == {"type": "worker", "index": 1}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("", "needs the TF_CONFIG"),
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+    (json.dumps({"task": {"type": "worker", "index": 0}}), "'cluster'"),
+    (json.dumps({"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}),
+     "host:port"),
+    (json.dumps({"cluster": {"ps": ["h:1"]}, "task": {"type": "ps", "index": 0}}),
+     "neither 'worker' nor 'chief'"),
+    (_conf(task_type="chief"), "task.type"),
+    (_conf(index=2), "task.index"),
+    (_conf(index="0"), "task.index"),
+])
+def test_parse_tf_config_rejects_malformed_values(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        D.parse_tf_config(raw)
+
+
+def test_multiworker_without_tf_config_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        D.make_strategy("multiworker")
+
+
+def test_make_strategy_names(tmp_path):
+    with pytest.raises(UnknownNameError, match="default, mirrored, multiworker"):
+        D.make_strategy("tpu")
+    default = D.make_strategy("default")
+    assert default.num_replicas_in_sync == 1
+    assert D.is_chief(default) and D.is_chief(None)
+    assert D.worker_dir(tmp_path, default) == tmp_path
+    mirrored = D.make_strategy("mirrored")
+    assert isinstance(mirrored, tf.distribute.MirroredStrategy)
+    assert D.is_chief(mirrored)
+    assert D.global_batch_size(32, mirrored) == 32 * mirrored.num_replicas_in_sync
+    assert D.global_batch_size(32, None) == 32
+
+
+class _FakeResolver:
+    def __init__(self, cluster, task_type, task_id):
+        self._cluster, self.task_type, self.task_id = cluster, task_type, task_id
+
+    def cluster_spec(self):
+        return tf.train.ClusterSpec(self._cluster)
+
+
+class _FakeStrategy:
+    def __init__(self, cluster, task_type, task_id):
+        self.cluster_resolver = _FakeResolver(cluster, task_type, task_id)
+
+
+@pytest.mark.parametrize("cluster, task, chief", [
+    ({"worker": ["a:1", "b:1"]}, ("worker", 0), True),
+    ({"worker": ["a:1", "b:1"]}, ("worker", 1), False),
+    ({"chief": ["c:1"], "worker": ["a:1"]}, ("worker", 0), False),
+    ({"chief": ["c:1"], "worker": ["a:1"]}, ("chief", 0), True),
+])
+def test_only_the_chief_writes_the_run_dir(tmp_path, cluster, task, chief):
+    strategy = _FakeStrategy(cluster, *task)
+    assert D.is_chief(strategy) is chief
+    expected = tmp_path if chief else tmp_path / ".workers" / f"{task[0]}-{task[1]}"
+    assert D.worker_dir(tmp_path, strategy) == expected
+
+
+def test_mixed_precision_only_with_a_gpu_and_restored_after(monkeypatch):
+    before = keras.mixed_precision.global_policy().name
+    monkeypatch.setattr(D, "has_gpu", lambda: False)
+    with D.precision_policy(True) as policy:
+        assert policy == before
+    monkeypatch.setattr(D, "has_gpu", lambda: True)
+    with D.precision_policy(True) as policy:
+        assert policy == "mixed_float16"
+        assert keras.layers.Dense(2).dtype_policy.compute_dtype == "float16"
+    assert keras.mixed_precision.global_policy().name == before

@@ -1,0 +1,112 @@
+"""Resume: RunBackup restores weights, optimizer, epoch, early-stopping state and history.csv
+(in-process, on a tiny Dense model), and `singer-zoo train` killed with SIGKILL resumes."""
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from singer_zoo.training.callbacks import PaperEarlyStopping, RunBackup, trim_csv
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raise at the start of epoch `at` (0-based), like a Ctrl-C."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5)).astype("float32")
+    y = (x @ rng.normal(size=(5, 1))).astype("float32")
+    return x, y
+
+
+def _fit(run_dir, epochs, interrupt_at=None):
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    es = PaperEarlyStopping(patience=100, validation_every=2, min_improvement=0.0)
+    cbs = [es, keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+           RunBackup(run_dir / "backup", es, run_dir / "history.csv")]
+    if interrupt_at is not None:
+        cbs.insert(0, Interrupt(interrupt_at))
+    x, y = _data()
+    model.fit(x, y, batch_size=16, shuffle=False, epochs=epochs, validation_data=(x[:16], y[:16]),
+              validation_freq=2, callbacks=cbs, verbose=0)
+    return model, es, cbs[-1]
+
+
+def _epochs(path):
+    with open(path, newline="") as fh:
+        return [int(r["epoch"]) for r in csv.DictReader(fh)]
+
+
+def test_interrupted_run_resumes_to_the_same_model(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    ref, ref_es, _ = _fit(a, 8)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(b, 8, interrupt_at=5)
+    state = json.loads((b / "backup" / "run_state.json").read_text())
+    assert sorted(state) == ["4", "5"]  # the last two epochs' states are kept
+    assert state["5"]["early_stopping"]["best"] is not None
+    model, es, backup = _fit(b, 8)
+    assert backup.initial_epoch == 5
+    assert _epochs(b / "history.csv") == list(range(8)) == _epochs(a / "history.csv")
+    # Same weights as the uninterrupted run: weights, Adam moments and epoch were restored;
+    # same early-stopping outcome: the best (restored) and its epoch survived the resume.
+    for w_ref, w in zip(ref.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(w, w_ref, rtol=1e-5, atol=1e-6)
+    assert (es.best_epoch, es.best) == pytest.approx((ref_es.best_epoch, ref_es.best))
+
+
+def test_early_stopping_state_survives_resume(tmp_path):
+    """The best weights saved before the interruption are the ones restored at the end."""
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, 6, interrupt_at=4)
+    saved = json.loads((tmp_path / "backup" / "run_state.json").read_text())["4"]
+    es = PaperEarlyStopping(patience=100, validation_every=2)
+    backup = RunBackup(tmp_path / "backup", es, tmp_path / "history.csv")
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    for cb in (es, backup):
+        cb.set_model(model)
+    es.on_train_begin()
+    backup.on_train_begin()
+    assert es.state() == saved["early_stopping"]
+    assert backup.train_seconds >= saved["train_seconds"]
+    best_file = tmp_path / "backup" / f"best_epoch{saved['early_stopping']['best_epoch']}.npz"
+    assert best_file.exists()
+    assert len(es.best_weights) == len(model.get_weights())
+
+
+def test_trim_csv_keeps_rows_before_the_restored_epoch(tmp_path):
+    p = tmp_path / "history.csv"
+    p.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
+    with open(p, "a") as held:  # CSVLogger holds the file open in append mode
+        trim_csv(p, 2)
+        held.write("2,0.7\n")
+    assert p.read_text() == "epoch,loss\n0,1.0\n1,0.9\n2,0.7\n"
+
+
+def test_early_stopping_is_silent_on_epochs_without_validation():
+    es = PaperEarlyStopping(patience=10, validation_every=5)
+    es.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    es.on_train_begin()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        es.on_epoch_end(0, {"loss": 1.0})
+    assert es.best is None and es.wait == 0
