@@ -12,8 +12,8 @@ per-stage split times decode (to mono at the native rate), resample and features
 (waveform -> windows) separately.
 
 `--hour` also measures the peak resident memory of `extract_features` on a generated
-one-hour 44.1 kHz stereo WAV in a fresh process (minus the process's resident size after
-imports and a warm-up call).
+one-hour 44.1 kHz stereo WAV in a fresh process, next to the process's resident size after
+imports and a warm-up call (Linux /proc counters).
 
     .venv/bin/python bench/bench_pipeline.py --files 6 --seconds 60 --repeats 3 --hour
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -124,23 +123,32 @@ def throughput(paths, seconds: float, repeats: int) -> dict:
     return res
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (Linux), e.g. VmRSS (now) or VmHWM (peak), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def memory_child(path: str) -> None:
-    """Run in a fresh process: print baseline and peak RSS (MB) around extract_features."""
+    """Run in a fresh process: print resident memory (MB) after imports and a warm-up call,
+    and the peak while extracting `path` (the peak counter is reset after the warm-up)."""
     extract_features(np.sin(np.arange(50000) / 10).astype(np.float32), CFG)  # warm up
-    base = rss_mb()
-    t = timed(lambda: extract_features(path, CFG))
-    print(json.dumps({"baseline_mb": base, "peak_mb": rss_mb(), "seconds": t}))
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    base = _status_mb("VmRSS")
+    feats = []
+    t = timed(lambda: feats.append(extract_features(path, CFG)))
+    print(json.dumps({"baseline_mb": base, "peak_mb": _status_mb("VmHWM"), "seconds": t,
+                      "features_mb": feats[0].nbytes / 2**20}))
 
 
 def hour_memory(folder: Path) -> dict:
     path = folder / "hour.wav"
+    minute = voice_like(60.0, 0)
     with sf.SoundFile(path, "w", NATIVE, 2, subtype="PCM_16") as f:
-        for i in range(60):
-            f.write(voice_like(60.0, i))
+        for i in range(60):  # one generated minute, at 60 levels
+            f.write(minute * (0.5 + i / 120))
     out = subprocess.run([sys.executable, __file__, "--memory-child", str(path)],
                          capture_output=True, text=True, check=True).stdout
     res = json.loads(out.strip().splitlines()[-1])

@@ -21,4 +21,11 @@ def build_model(name, num_singers: int = 46, **kwargs):
     return build_from_config(get_config(name), num_singers=num_singers, **kwargs)
 
 
-__all__ = ["__version__", "build_model", "get_config", "list_models"]
+def load(name_or_path):
+    """The exported model `name_or_path` as an `Embedder` (see `singer_zoo.inference`)."""
+    from singer_zoo.inference import load as _load
+
+    return _load(name_or_path)
+
+
+__all__ = ["__version__", "build_model", "get_config", "list_models", "load"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -139,7 +140,10 @@ class _FFmpeg:
         frames = round(seconds * rate) if seconds is not None else None
         self.info = AudioInfo(path, rate, s.codec_context.layout.nb_channels, frames, seconds,
                               self.container.format.name, s.codec_context.name)
-        self.promised, self.slack = frames, COMPRESSED_LENGTH_SLACK
+        # only MP4's sample tables state the length; elsewhere ffmpeg may guess it from the
+        # bit rate (ADTS, VBR streams), too loosely to call a short decode a truncation
+        mp4 = "mp4" in self.container.format.name.split(",")
+        self.promised, self.slack = (frames if mp4 else None), COMPRESSED_LENGTH_SLACK
 
     def blocks(self, block_seconds: float) -> Iterator[tuple[int, np.ndarray]]:
         convert, pending, count, rate = None, [], 0, None
@@ -173,6 +177,13 @@ def _check_path(path) -> str:
     return path
 
 
+def _check_args(sr, block_seconds) -> None:
+    if not (isinstance(sr, (int, np.integer)) and sr > 0):
+        raise ConfigError(f"audio: sr must be a positive integer, got {sr!r}")
+    if not (isinstance(block_seconds, (int, float)) and block_seconds > 0):
+        raise ConfigError(f"audio: block_seconds must be a positive number, got {block_seconds!r}")
+
+
 def _open(path):
     """A decoder for `path`: libsndfile if it recognises the file, else ffmpeg."""
     path = _check_path(path)
@@ -199,10 +210,7 @@ def stream_audio(path, sr: int = 22050, block_seconds: float = 30.0) -> Iterator
     """Yield the recording as float32 mono blocks at `sr` Hz, each about `block_seconds` long
     (the resampler's delay makes the first shorter). Raises the `AudioError`s of the module
     docstring; `SilentAudioError`/`EmptyAudioFile` come after the last block."""
-    if not (isinstance(sr, (int, np.integer)) and sr > 0):
-        raise ConfigError(f"stream_audio: sr must be a positive integer, got {sr!r}")
-    if not block_seconds > 0:
-        raise ConfigError(f"stream_audio: block_seconds must be positive, got {block_seconds!r}")
+    _check_args(sr, block_seconds)
     with _decoder_errors(path):
         dec = _open(path)
     path, decoded, emitted, peak, resampler = dec.info.path, 0, 0, 0.0, None
@@ -245,5 +253,18 @@ def _check_length(dec, decoded: int) -> None:
 
 def load_audio(path, sr: int = 22050) -> np.ndarray:
     """The whole recording as a float32 mono (samples,) array at `sr` Hz: the concatenation
-    of `stream_audio(path, sr)` (peak memory about twice the result)."""
-    return np.concatenate(list(stream_audio(path, sr)))
+    of `stream_audio(path, sr)`, written into an array sized from the header's length so
+    that peak memory stays about one result plus one block."""
+    _check_args(sr, 30.0)
+    info = audio_info(path)
+    expected = math.ceil(info.frames * sr / info.sample_rate) if info.frames else 0
+    out, n, extra = np.empty(expected, np.float32), 0, []
+    for block in stream_audio(path, sr):
+        k = min(len(block), expected - n)
+        out[n:n + k] = block[:k]
+        n += k
+        if k < len(block):  # longer than the header said (an estimated length)
+            extra.append(block[k:])
+    if extra:
+        return np.concatenate([out, *extra])
+    return out if n == expected else out[:n].copy()

@@ -74,3 +74,7 @@ class IntegrityError(FileProblem):
 
 class ExportCheckError(SingerZooError):
     """An exported file does not reproduce the Keras model within the stated tolerance."""
+
+
+class CorruptIndexError(FileProblem):
+    """A voice-search index folder is missing, unreadable or inconsistent."""

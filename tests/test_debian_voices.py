@@ -45,7 +45,7 @@ def unexpected_failures(failed: dict) -> dict:
     return out
 
 
-def load_all(paths) -> dict:
+def load_all(paths):
     logging.disable(logging.WARNING)  # thousands of files: keep the log readable
     try:
         return run_batch(audio.load_audio, paths, workers=2)

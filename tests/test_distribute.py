@@ -2,7 +2,9 @@
 precision; and two CPU workers on localhost training one model together (slow)."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -99,3 +101,65 @@ def test_mixed_precision_only_with_a_gpu_and_restored_after(monkeypatch):
         assert policy == "mixed_float16"
         assert keras.layers.Dense(2).dtype_policy.compute_dtype == "float16"
     assert keras.mixed_precision.global_policy().name == before
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+CLI = [sys.executable, "-c", "import sys; from singer_zoo.cli import main; sys.exit(main())"]
+
+
+@pytest.mark.slow
+def test_two_cpu_workers_train_one_model_together(tmp_path):
+    from singer_zoo.data import Manifest, generate_corpus, read_manifest
+    from singer_zoo.registry import get_config
+
+    corpus = read_manifest(generate_corpus(tmp_path / "corpus", n_singers=3, n_songs=3,
+                                           seconds=6, seed=1))
+    manifest = Manifest.from_records(
+        [dataclasses.replace(r, split="validation" if r.song == "song02" else "train")
+         for r in corpus], tmp_path).write(tmp_path / "manifest.csv")
+    cfg = get_config("t1_cnn_shallow_max").replace(
+        arch={"stem_filters": 4, "stages": ((8,),), "stem_kernel": 3, "kernel": 3,
+              "dense_units": 16, "dense_layers": 1},
+        features={"window_frames": 64, "window_hop_frames": 32},
+        train={"max_epochs": 3, "validation_every": 1, "steps_per_epoch": 3, "batch_size": 4})
+    cfg.to_yaml(tmp_path / "tiny.yaml")
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    out = tmp_path / "run"
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1",
+               "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                        "task": {"type": "worker", "index": index}})}
+        log = open(tmp_path / f"worker{index}.log", "w")
+        procs.append((subprocess.Popen(
+            CLI + ["train", str(tmp_path / "tiny.yaml"), "--data", str(manifest), "--out",
+                   str(out), "--strategy", "multiworker", "--verbose", "2",
+                   "--cache", str(tmp_path / "cache"), "--workers", "1"],
+            env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    try:
+        codes = [p.wait(timeout=300) for p, _ in procs]
+    finally:
+        for p, log in procs:
+            if p.poll() is None:
+                p.kill()
+            log.close()
+    logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], "\n\n".join(log[-3000:] for log in logs)
+    # the chief (worker 0) wrote the run; worker 1 only its private resume folder
+    assert (out / "best.keras").is_file() and (out / "metrics.json").is_file()
+    private = out / ".workers" / "worker-1"
+    assert not (private / "best.keras").exists() and not (private / "loss.png").exists()
+    assert json.loads((private / "metrics.json").read_text())["finished"]
+    # one model: the all-reduced losses of every epoch are the same on both workers
+    chief = (out / "history.csv").read_text().splitlines()
+    other = (private / "history.csv").read_text().splitlines()
+    assert len(chief) == 4 and chief == other

@@ -125,8 +125,9 @@ def test_eer_random_is_about_half():
 
 
 def test_eer_interpolates_between_roc_points():
-    # scores: positives 3, 1; negatives 2, 0 -> at threshold 2: FPR 0.5, FNR 0.5.
-    eer, thr = equal_error_rate([1, 1, 0, 0], [3.0, 1.0, 2.0, 0.0])
+    # Scores, best first: P 4, N 3, N 2, P 1, N 0. FNR stays 0.5 while FPR goes 0 -> 2/3,
+    # so the curves cross at 0.5; the nearest ROC point alone would say (2/3 + 0.5) / 2.
+    eer, thr = equal_error_rate([1, 0, 0, 1, 0], [4.0, 3.0, 2.0, 1.0, 0.0])
     assert eer == pytest.approx(0.5) and thr == 2.0
 
 
@@ -157,11 +158,11 @@ def test_table1_rows_in_the_papers_layout():
     cfgs = {"m1": _cfg("m1", "table1", "vanilla", "cqt",
                        {"train_accuracy": 0.886, "train_accuracy_std": 0.041,
                         "test_accuracy": 0.637, "test_accuracy_std": 0.026})}
-    rows = [{"name": "baseline", "train_accuracy": 0.5, "train_accuracy_std": 0.01,
-             "test_accuracy": [0.2, 0.3]},
-            {"name": "m1", "cnn_params": 621234, "total_params": 5_867_000,
+    rows = [{"name": "m1", "cnn_params": 621234, "total_params": 5_867_000,
              "train_accuracy": 0.9, "train_accuracy_std": 0.03, "test_accuracy": 0.7,
-             "test_accuracy_std": 0.02}]
+             "test_accuracy_std": 0.02},
+            {"name": "baseline", "train_accuracy": 0.5, "train_accuracy_std": 0.01,
+             "test_accuracy": [0.2, 0.3]}]  # printed baseline first, as in the paper
     lines = table1_markdown(rows, cfgs).splitlines()
     assert lines[0].startswith("| Model | Feature | # of CNN filters | Global aggregation")
     assert lines[0].endswith("| Train accuracy | Test accuracy | paper train | paper test |")
@@ -171,12 +172,41 @@ def test_table1_rows_in_the_papers_layout():
                        "0.7(0.02) | 0.886(0.041) | 0.637(0.026) |"
 
 
+def test_rows_follow_the_papers_order():
+    names = ["t2_resnext_deep_attention", "t2_cnn_shallow_none", "t2_resnext_shallow_max"]
+    lines = table2_markdown([{"name": n} for n in names]).splitlines()[2:]
+    assert [line.split(" | ")[0][2:] for line in lines] == \
+        ["t2_cnn_shallow_none", "t2_resnext_shallow_max", "t2_resnext_deep_attention"]
+
+
+def test_rows_need_a_known_name():
+    from singer_zoo.errors import UnknownNameError
+
+    with pytest.raises(ConfigError, match="no 'name'"):
+        table1_markdown([{"test_accuracy": 0.5}])
+    with pytest.raises(UnknownNameError, match="no_such_model"):
+        table1_markdown([{"name": "no_such_model"}])
+
+
 def test_table2_and_registry_lookup():
     out = table2_markdown([{"name": "t2_resnext_shallow_attention", "test_loss": 0.31234,
                             "cnn_params": 56000, "total_params": 5_318_000}])
     assert "| Test loss | paper test loss |" in out.splitlines()[0]
     assert out.splitlines()[2] == ("| t2_resnext_shallow_attention | ResNeXt | 128, 128 | "
-                                   "attention | 56k | 5318k | 0.312 | 0.332 |")
+                                   "attention | 56k | 5318k | 0.3123 | 0.3315 |")
+
+
+def test_filters_column_matches_the_papers_for_every_registered_model():
+    from singer_zoo.registry import all_configs
+
+    checked = 0
+    for name, cfg in all_configs().items():
+        render = table1_markdown if cfg.table == "table1" else table2_markdown
+        cells = render([{"name": name}]).splitlines()[2].split(" | ")
+        if "filters" in cfg.paper:
+            assert cells[2] == str(cfg.paper["filters"]), name
+            checked += 1
+    assert checked >= 30
 
 
 def test_write_report_markdown_and_json(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from singer_zoo.errors import ConfigError, FileProblem
-from singer_zoo.evaluation.plots import (plot_knn_bars, plot_loss_curves, plot_tsne,
+from singer_zoo.evaluation.plots import (best_epoch, plot_knn_bars, plot_loss_curves, plot_tsne,
                                          read_history, tsne_2d)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -40,6 +40,10 @@ def test_read_history_from_keras_csv_and_history_dicts(tmp_path):
         read_history({"loss": [1.0, 0.8, 0.7, 0.6], "val_loss": [0.9, 0.65]})
     with pytest.raises(FileProblem, match="cannot read"):
         read_history(tmp_path / "missing.csv")
+    assert best_epoch(epochs, val) == (4, 0.65)
+    assert best_epoch([1, 2, 3], [np.nan, 0.5, 0.5]) == (2, 0.5)
+    with pytest.raises(ConfigError, match="no validation loss"):
+        best_epoch([1, 2], [np.nan, np.nan])
 
 
 def test_loss_curves_png(tmp_path):

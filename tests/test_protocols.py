@@ -37,7 +37,8 @@ def test_each_recording_tested_once_and_validated_once():
         assert set.union(*parts) == set(_ids(m)) and sum(map(len, parts)) == 40
         for part in (f.test, f.validation):  # one recording per singer
             assert sorted(r.singer for r in part) == m.singers
-        assert all(f.train.filter(singer=s).__len__() == 8 for s in m.singers)
+        assert all(len(f.train.filter(singer=s)) == 8 for s in m.singers)
+        assert {r.split for r in f.test} == {"test"} and {r.split for r in f.train} == {"train"}
 
 
 def test_folds_are_seeded_and_independent_of_input_order():

@@ -2,6 +2,7 @@
 on a tiny generated corpus (every run-dir artefact), repeatability, run-dir checks."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -9,8 +10,12 @@ import keras
 import numpy as np
 import pytest
 
+from singer_zoo.cli import main as cli_main
+from singer_zoo.cli import train as cli_train
+from singer_zoo.cli.train import select_recordings
 from singer_zoo.config import ZooConfig
-from singer_zoo.data import generate_corpus, read_manifest
+from singer_zoo.data import Manifest, Recording, generate_corpus, read_manifest
+from singer_zoo.evaluation.protocols import cv_fold
 from singer_zoo.errors import ConfigError
 from singer_zoo.registry import get_config
 from singer_zoo.training import load_split, make_datasets, train
@@ -82,7 +87,7 @@ def test_validation_epochs_include_the_last():
 
 # --- end to end on a tiny generated corpus -------------------------------------------------
 
-TINY_ARCH = {"stem_filters": 4, "stages": ((8,),), "cardinality": 2, "stem_kernel": 3,
+TINY_ARCH = {"stem_filters": 4, "stages": ((8,),), "stem_kernel": 3,
              "kernel": 3, "dense_units": 16, "dense_layers": 1}
 TINY_FEATURES = {"window_frames": 64, "window_hop_frames": 32}
 
@@ -110,7 +115,7 @@ def _split(corpus, cfg):
 
 @pytest.fixture(scope="module")
 def classifier_run(corpus, tmp_path_factory):
-    cfg = tiny_config("t1_resnext_shallow_attention")
+    cfg = tiny_config("t1_cnn_shallow_average")
     train_data, val_data, classes, failed = _split(corpus, cfg)
     assert failed == {} and classes == ["singer00", "singer01", "singer02", "singer03"]
     out = tmp_path_factory.mktemp("runs") / "classifier"
@@ -156,7 +161,7 @@ def test_classifier_trains_and_writes_the_run_dir(classifier_run):
 
 
 def test_siamese_trains_with_fixed_validation_pairs(corpus, tmp_path):
-    cfg = tiny_config("t2_resnext_shallow_attention")
+    cfg = tiny_config("t2_cnn_shallow_max")
     train_data, val_data, classes, _ = _split(corpus, cfg)
     result = train(cfg, train_data, val_data, tmp_path / "run", class_names=classes, verbose=0)
     hist, metrics = _check_run_dir(result.run_dir, cfg)
@@ -201,3 +206,55 @@ def test_a_different_config_is_refused_unless_overwrite(classifier_run, tmp_path
     assert prepare_run_dir(run, changed, {"task": "classifier"}, overwrite=True) is None
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "notes.txt", "run.json"]
     assert ZooConfig.from_yaml(run / "config.yaml") == changed
+
+
+# --- the command line -----------------------------------------------------------------------
+
+def split_manifest(corpus, out_dir):
+    """The corpus with a split column (song02 validates) plus one corrupt 'recording'."""
+    manifest, _ = corpus
+    bad = out_dir / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    recs = [dataclasses.replace(r, split="validation" if r.song == "song02" else "train")
+            for r in manifest]
+    recs.append(Recording(str(bad), "singer00", "song00", "bad", "train"))
+    return Manifest.from_records(recs, out_dir).write(out_dir / "manifest.csv"), bad
+
+
+def test_cli_train_uses_the_split_column_and_skips_bad_files(corpus, tmp_path, capsys):
+    manifest_path, bad = split_manifest(corpus, tmp_path)
+    cfg_path = tmp_path / "tiny.yaml"
+    tiny_config("t1_cnn_shallow_average").to_yaml(cfg_path)
+    args = ["train", str(cfg_path), "--data", str(manifest_path), "--out",
+            str(tmp_path / "run"), "--max-epochs", "2", "--validation-every", "1",
+            "--steps-per-epoch", "2", "--cache", str(corpus[1]), "--verbose", "0"]
+    assert cli_main(args) == 0
+    out, err = capsys.readouterr()
+    assert f"skipped {bad}" in err
+    assert "2 epochs, best val loss" in out
+    saved = ZooConfig.from_yaml(tmp_path / "run" / "config.yaml")
+    assert (saved.train.max_epochs, saved.train.validation_every, saved.train.steps_per_epoch) \
+        == (2, 1, 2)
+    # a different override into the same run dir: one clear line, exit status 2
+    assert cli_main(args[:-6] + ["--seed", "5"]) == 2
+    assert "differs in config.train" in capsys.readouterr().err
+
+
+def test_cli_selects_cv_fold_or_embedding_split(tmp_path):
+    recs = [Recording(f"/x/{s}_{k}.wav", s, f"song{k:02d}", f"{s}_{k}")
+            for s in ("a", "b") for k in range(10)]
+    manifest = Manifest.from_records(recs, tmp_path)
+    train_recs, val_recs = select_recordings(manifest, "classifier", fold=3)
+    fold = cv_fold(manifest, 3)
+    assert list(train_recs) == list(fold.train) and list(val_recs) == list(fold.validation)
+    assert len(train_recs) == 16 and len(val_recs) == 2
+    with pytest.raises(ConfigError, match="fold"):
+        select_recordings(manifest, "classifier", fold=10)
+    train_recs, val_recs = select_recordings(manifest, "siamese", fold=0)
+    assert {r.song for r in train_recs}.isdisjoint({r.song for r in val_recs})
+
+
+def test_cli_strategies_match_the_training_module():
+    from singer_zoo.training.distribute import STRATEGIES
+
+    assert cli_train.STRATEGIES == STRATEGIES

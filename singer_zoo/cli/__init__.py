@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from singer_zoo.errors import SingerZooError
 
-SUBCOMMANDS = ("models", "features", "data", "train", "tune")
+SUBCOMMANDS = ("models", "features", "data", "train", "tune", "export", "index", "experiment")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's INFO/WARNING logs
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

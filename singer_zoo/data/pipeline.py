@@ -6,10 +6,11 @@
 - `window_dataset` yields shuffled `(windows, labels)` batches for the classifier;
   `pair_dataset` yields 1:1 same/different-singer pairs for the siamese embedder.
 
-Windows are cut from the per-recording matrices when a batch is assembled (a numpy slice per
-window), so overlapping windows are never all held in memory: memory is one copy of the
-features. Batches are built by a Python generator (numpy RNG, seeded, deterministic) behind
-`tf.data.Dataset.from_generator(...).prefetch(AUTOTUNE)`.
+Windows are cut when a batch is assembled, by a `tf.gather` in the tf.data graph from one
+(total frames, bins) matrix, so overlapping windows are never all held in memory: the
+FeatureSet holds one copy of the frames and each dataset one more (a TF constant). Only
+window indices are shuffled or sampled: by tf.data's seeded shuffle for windows, by a seeded
+numpy generator for pairs; both reproducible.
 """
 from __future__ import annotations
 
@@ -45,34 +46,43 @@ def encode_labels(values) -> tuple[np.ndarray, list]:
 class FeatureSet:
     """Per-recording feature matrices and the index of their windows.
 
-    `window_index[i] = (recording index, start frame)`; a recording shorter than one window
-    is zero-padded (the dB floor) to one window, as `chop` does.
+    All frames live in one contiguous (total frames, bins) float32 matrix; `features[i]` is
+    a view of recording i's rows. A recording shorter than one window is followed by zero
+    rows (the dB floor) up to one window, as `chop` pads. `window_index[i] = (recording
+    index, start frame)`; `window_rows[i]` is that window's first row in the matrix.
     """
 
     features: list  # of (frames, bins) float32 arrays, one per recording
     recordings: list  # of Recording, aligned with features
     config: FeatureConfig = field(default_factory=FeatureConfig)
     window_index: np.ndarray = field(init=False, repr=False)
+    window_rows: np.ndarray = field(init=False, repr=False)
+    frames: np.ndarray = field(init=False, repr=False)  # (total frames, bins)
 
     def __post_init__(self):
         if len(self.features) != len(self.recordings):
             raise ConfigError(f"FeatureSet: {len(self.features)} feature matrices for "
                               f"{len(self.recordings)} recordings")
-        w, hop = self.config.window_frames, self.config.window_hop_frames
-        mats, index = [], []
+        w, hop, bins = self.config.window_frames, self.config.window_hop_frames, \
+            self.config.n_bins
+        parts, index, rows, offset = [], [], [], 0
         for i, f in enumerate(self.features):
             f = np.asarray(f, dtype=np.float32)
-            if f.ndim != 2 or f.shape[1] != self.config.n_bins:
+            if f.ndim != 2 or f.shape[1] != bins:
                 raise ConfigError(f"FeatureSet: features of {self.recordings[i].path} have "
-                                  f"shape {f.shape}, expected (frames, {self.config.n_bins})")
-            if len(f) < w:
-                f = np.pad(f, ((0, w - len(f)), (0, 0)))  # (w, bins)
-            mats.append(f)
+                                  f"shape {f.shape}, expected (frames, {bins})")
+            parts += [f, np.zeros((max(w - len(f), 0), bins), np.float32)]
             starts = np.arange(feats.n_windows(len(f), self.config)) * hop
             index.append(np.stack([np.full_like(starts, i), starts], axis=1))
-        self.features = mats
-        self.window_index = (np.concatenate(index) if index
-                             else np.zeros((0, 2), np.int64)).astype(np.int64)
+            rows.append(offset + starts)
+            offset += len(f) + len(parts[-1])
+        self.frames = np.concatenate(parts) if parts else np.zeros((0, bins), np.float32)
+        begin = np.cumsum([0] + [len(p) for p in parts])[0::2]
+        self.features = [self.frames[b:b + len(f)] for b, f in zip(begin, parts[0::2])]
+        self.window_index = np.concatenate(index).astype(np.int64) if index \
+            else np.zeros((0, 2), np.int64)
+        self.window_rows = np.concatenate(rows).astype(np.int64) if rows \
+            else np.zeros(0, np.int64)
 
     @property
     def n_recordings(self) -> int:
@@ -84,11 +94,8 @@ class FeatureSet:
 
     def windows(self, indices) -> np.ndarray:
         """(len(indices), window_frames, bins) float32: the windows at these indices."""
-        w = self.config.window_frames
-        out = np.empty((len(indices), w, self.config.n_bins), np.float32)
-        for j, (rec, start) in enumerate(self.window_index[np.asarray(indices, np.int64)]):
-            out[j] = self.features[rec][start:start + w]
-        return out
+        rows = self.window_rows[np.asarray(indices, np.int64)]
+        return self.frames[rows[:, None] + np.arange(self.config.window_frames)]
 
     def recording_windows(self, i: int) -> np.ndarray:
         """(n_windows, window_frames, bins): all windows of recording i."""
@@ -120,7 +127,9 @@ def _cache_file(cache_dir: Path, path: str, cfg: FeatureConfig) -> Path:
     return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
 
-def _save_atomic(target: Path, array: np.ndarray) -> None:
+def save_atomic(target: Path, array: np.ndarray) -> None:
+    """np.save to a temporary file in the same folder, then rename: readers never see a
+    partial file, and concurrent writers of the same entry cannot corrupt it."""
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as fh:
         np.save(fh, array)
@@ -144,7 +153,7 @@ def cached_features(path: str, cfg: FeatureConfig, cache_dir=None) -> np.ndarray
         except (OSError, ValueError) as e:
             log.warning("cache entry %s for %s unreadable (%s); recomputing", target, path, e)
     result = feats.extract_features(path, cfg)
-    _save_atomic(target, result)
+    save_atomic(target, result)
     return result
 
 
@@ -162,8 +171,17 @@ def load_feature_set(manifest: Manifest, feature_cfg: FeatureConfig | None = Non
         dict(result.failed)
 
 
-def _spec(fs: FeatureSet, batch) -> tf.TensorSpec:
-    return tf.TensorSpec((batch, fs.config.window_frames, fs.config.n_bins), tf.float32)
+def _gatherer(fs: FeatureSet):
+    """A graph function: first rows (batch,) -> windows (batch, window_frames, bins), cut
+    from one constant copy of the frame matrix (no Python, runs in parallel)."""
+    frames = tf.constant(fs.frames)  # (total frames, bins)
+    offsets = tf.range(fs.config.window_frames, dtype=tf.int64)
+
+    def gather(rows):
+        idx = tf.expand_dims(rows, 1) + tf.expand_dims(offsets, 0)  # (batch, window_frames)
+        return tf.gather(frames, idx)  # (batch, window_frames, bins)
+
+    return gather
 
 
 def window_dataset(feature_set: FeatureSet, labels, batch_size: int = 32,
@@ -171,35 +189,26 @@ def window_dataset(feature_set: FeatureSet, labels, batch_size: int = 32,
                    ) -> tf.data.Dataset:
     """Batches `(windows (batch, 256, bins) float32, labels (batch,) int32)`.
 
-    `labels` has one entry per recording. Each pass over the data (each new iterator)
-    reshuffles with the seed and the pass number, so runs are reproducible. Without
-    `repeat`, one pass (the last batch may be short); with it, an endless stream of full
-    batches.
+    `labels` has one entry per recording. The window index is shuffled by tf.data with
+    `seed`, reshuffled on every pass (reproducibly for a new dataset); windows are gathered
+    per batch. Without `repeat`, one pass (the last batch may be short); with it, an endless
+    stream of full batches.
     """
     win_labels = feature_set.window_labels(labels)
-    n = feature_set.n_windows
-    if n == 0:
+    if feature_set.n_windows == 0:
         raise ConfigError("window_dataset: the feature set has no windows")
     if batch_size < 1:
         raise ConfigError(f"window_dataset: batch_size must be >= 1, got {batch_size}")
-    passes = itertools.count()
-
-    def batches():
-        rng = np.random.default_rng([seed, next(passes)])
-
-        def order():
-            while True:
-                yield from (rng.permutation(n) if shuffle else range(n))
-                if not repeat:
-                    return
-
-        stream = order()
-        while (idx := np.fromiter(itertools.islice(stream, batch_size), np.int64)).size:
-            yield feature_set.windows(idx), win_labels[idx]
-
-    return tf.data.Dataset.from_generator(
-        batches, output_signature=(_spec(feature_set, None),
-                                   tf.TensorSpec((None,), tf.int32))).prefetch(tf.data.AUTOTUNE)
+    gather = _gatherer(feature_set)
+    ds = tf.data.Dataset.from_tensor_slices((feature_set.window_rows, win_labels))
+    if shuffle:
+        ds = ds.shuffle(feature_set.n_windows, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=repeat)
+    ds = ds.map(lambda rows, y: (gather(rows), y), num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def pair_dataset(feature_set: FeatureSet, singer_labels, batch_size: int = 32,
@@ -209,7 +218,8 @@ def pair_dataset(feature_set: FeatureSet, singer_labels, batch_size: int = 32,
 
     Singers are drawn uniformly. A same-singer pair takes two different windows, from two
     different recordings whenever the singer has several; a different-singer pair takes
-    a random window of each of two distinct singers.
+    a random window of each of two distinct singers. Pairs are drawn by a numpy generator
+    seeded with (seed, pass number), so a new dataset replays the same batches.
     """
     if batch_size < 2 or batch_size % 2:
         raise ConfigError(f"pair_dataset: batch_size must be even and >= 2, got {batch_size}")
@@ -231,7 +241,7 @@ def pair_dataset(feature_set: FeatureSet, singer_labels, batch_size: int = 32,
             other = wins[wins != a]
         return a, rng.choice(other)
 
-    def batches():
+    def batches():  # window indices only; the windows are gathered in the graph
         rng = np.random.default_rng([seed, next(passes)])
         while True:
             same = [same_pair(rng, s) for s in rng.choice(pairable, half)]
@@ -242,10 +252,14 @@ def pair_dataset(feature_set: FeatureSet, singer_labels, batch_size: int = 32,
             pairs = np.array(same + diff, np.int64)  # (batch, 2)
             y = np.concatenate([np.ones(half), np.zeros(half)]).astype(np.float32)
             perm = rng.permutation(batch_size)
-            pairs, y = pairs[perm], y[perm]
-            yield (feature_set.windows(pairs[:, 0]), feature_set.windows(pairs[:, 1])), y
+            rows = feature_set.window_rows[pairs[perm]]  # (batch, 2)
+            yield rows[:, 0], rows[:, 1], y[perm]
 
-    spec = _spec(feature_set, batch_size)
-    return tf.data.Dataset.from_generator(
-        batches, output_signature=((spec, spec), tf.TensorSpec((batch_size,), tf.float32))
-    ).prefetch(tf.data.AUTOTUNE)
+    gather = _gatherer(feature_set)
+    rows_spec = tf.TensorSpec((batch_size,), tf.int64)
+    ds = tf.data.Dataset.from_generator(
+        batches, output_signature=(rows_spec, rows_spec,
+                                   tf.TensorSpec((batch_size,), tf.float32)))
+    ds = ds.map(lambda r1, r2, y: ((gather(r1), gather(r2)), y),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

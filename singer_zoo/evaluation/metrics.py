@@ -26,7 +26,8 @@ def recording_scores(window_scores, window_recording_index, n_recordings: int) -
     """Mean of the window scores of each recording: (n_windows, C) -> (n_recordings, C).
 
     `window_recording_index[i]` is the index (0 .. n_recordings-1) of window i's recording.
-    Every recording must own at least one window.
+    Every recording must own at least one window. Applied to window EMBEDDINGS it gives the
+    paper's performance vectors (section 3.5: the mean embedding of a performance's windows).
     """
     scores = _as_2d(window_scores, "window_scores")
     index = np.asarray(window_recording_index)

@@ -81,6 +81,16 @@ def read_history(history, validation_every: int | None = None):
     return np.arange(1, len(loss) + 1), loss, val
 
 
+def best_epoch(epochs, val_loss) -> tuple[int, float]:
+    """(epoch, loss) of the lowest validation loss (the first one on ties); NaN = epoch
+    without validation."""
+    val = np.asarray(val_loss, dtype=np.float64)
+    if np.isnan(val).all():
+        raise ConfigError("no validation loss to pick the best epoch from")
+    i = int(np.nanargmin(val))
+    return int(np.asarray(epochs)[i]), float(val[i])
+
+
 def plot_loss_curves(histories, out_png, title: str, validation_every: int | None = None
                      ) -> Path:
     """Figure 3: train and validation loss per epoch, a dot on the best validation epoch.
@@ -93,18 +103,18 @@ def plot_loss_curves(histories, out_png, title: str, validation_every: int | Non
         runs = {"": histories}
     if not runs:
         raise ConfigError("plot_loss_curves needs at least one history")
+    curves = {label: read_history(h, validation_every) for label, h in runs.items()}
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for n, (label, hist) in enumerate(runs.items()):
-        epochs, loss, val = read_history(hist, validation_every)
+    for n, (label, (epochs, loss, val)) in enumerate(curves.items()):
         color = f"C{n % 10}"
         prefix = f"{label}: " if label else ""
         ax.plot(epochs, loss, color=color, lw=0.8, alpha=0.6, label=f"{prefix}train")
         has_val = ~np.isnan(val)
         if has_val.any():
             ax.plot(epochs[has_val], val[has_val], color=color, lw=1.8, label=f"{prefix}valid")
-            best = np.flatnonzero(has_val)[np.nanargmin(val[has_val])]
-            ax.plot(epochs[best], val[best], "o", color=color, ms=7, mec="black",
-                    label=f"{prefix}best valid (epoch {epochs[best]})")
+            best, best_val = best_epoch(epochs, val)
+            ax.plot(best, best_val, "o", color=color, ms=7, mec="black",
+                    label=f"{prefix}best valid (epoch {best})")
     ax.set(xlabel="Epochs", ylabel="Loss", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

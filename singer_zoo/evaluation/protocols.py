@@ -8,10 +8,12 @@
   by SONGS, so the test performances are of songs the model never heard (docs/evaluation.md
   lists the rules).
 
-Both return `Manifest`s, keeping the input's root folder.
+Both return `Manifest`s, keeping the input's root folder; in the folds each recording's
+`split` field says its side in that fold.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -63,18 +65,19 @@ def cv_folds(recordings, n_folds: int = 10, seed: int = 0) -> list[Fold]:
                                     f"recordings per singer; these singers differ "
                                     f"(count in parentheses): {_listed(wrong)}")
     rng = np.random.default_rng(seed)
-    perms = {s: [rs[i] for i in rng.permutation(n_folds)]
-             for s, rs in ((s, sorted(by_singer[s], key=lambda r: (r.recording, r.path)))
-                           for s in sorted(by_singer))}
+    perms = []
+    for singer in sorted(by_singer):
+        recs = sorted(by_singer[singer], key=lambda r: (r.recording, r.path))
+        perms.append([recs[i] for i in rng.permutation(n_folds)])
     folds = []
     for k in range(n_folds):
-        parts = {"train": [], "validation": [], "test": []}
-        for p in perms.values():
+        parts = {side: [] for side in SPLITS}
+        for p in perms:
             for j, r in enumerate(p):
-                side = ("test" if j == k else "validation" if j == (k + 1) % n_folds
-                        else "train")
-                parts[side].append(r)
-        folds.append(Fold(k, *(Manifest(parts[s], m.root) for s in SPLITS)))
+                side = "test" if j == k else "validation" if j == (k + 1) % n_folds \
+                    else "train"
+                parts[side].append(dataclasses.replace(r, split=side))
+        folds.append(Fold(k, *(Manifest(parts[side], m.root) for side in SPLITS)))
     return folds
 
 

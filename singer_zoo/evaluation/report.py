@@ -4,12 +4,14 @@ JSON.
 - Table 1 (singer classification): Feature | # of CNN filters | Global aggregation |
   # of CNN params | # of total params | Train accuracy | Test accuracy | paper train |
   paper test.
-- Table 2 (performance embedding): ... | Test loss | paper test loss.
+- Table 2 (performance embedding): ... | Test loss | paper test loss (4 decimals, as the
+  paper prints losses).
 
 A result row is a dict with "name" (a zoo model, or "baseline" for the SVM) and what was
 measured: "cnn_params", "total_params", "train_accuracy" / "test_accuracy" (a number with
 "<key>_std", or the list of per-fold values) and "test_loss". Model columns come from the
 model's `ZooConfig` (arch and `paper` metadata); the paper's baseline row is `PAPER_BASELINE`.
+Rows are printed in the paper's order (`paper.table_row`).
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from singer_zoo.errors import ConfigError
 from singer_zoo.evaluation.metrics import format_mean_std, summarise_folds
+from singer_zoo.registry import get_config
 
 # The paper's Table 1 baseline row (SVM on handcrafted features); no zoo config holds it.
 PAPER_BASELINE = {"train_accuracy": 0.516, "train_accuracy_std": 0.006,
@@ -31,24 +35,20 @@ TABLE2 = COLUMNS + ("Test loss", "paper test loss")
 
 
 def _config(name: str, configs: Mapping | None):
-    if configs is not None and name in configs:
-        return configs[name]
-    from singer_zoo.registry import get_config
-
-    return get_config(name)
+    return configs[name] if configs is not None and name in configs else get_config(name)
 
 
 def _params(n) -> str:
     return "" if n is None else f"{n / 1000:.0f}k" if n >= 1000 else str(int(n))
 
 
-def _mean_std(row: Mapping, key: str) -> str:
+def _mean_std(row: Mapping, key: str, digits: int = 3) -> str:
     value = row.get(key)
     if value is None:
         return ""
     if isinstance(value, (list, tuple, np.ndarray)):
-        return format_mean_std(*summarise_folds(value))
-    return format_mean_std(value, row.get(f"{key}_std"))
+        return format_mean_std(*summarise_folds(value), digits=digits)
+    return format_mean_std(value, row.get(f"{key}_std"), digits=digits)
 
 
 def _model_cells(row: Mapping, configs) -> tuple[list[str], dict]:
@@ -66,6 +66,22 @@ def _model_cells(row: Mapping, configs) -> tuple[list[str], dict]:
             _params(row.get("total_params"))], cfg.paper
 
 
+def _ordered(rows: Sequence[Mapping], configs) -> list[Mapping]:
+    """The paper's row order: the baseline first, then by `paper.table_row`, then by name
+    (rows of models the paper does not have come last)."""
+    unnamed = [i for i, row in enumerate(rows) if not row.get("name")]
+    if unnamed:
+        raise ConfigError(f"result rows {unnamed} have no 'name' (a zoo model or 'baseline')")
+
+    def key(row):
+        if row["name"] == "baseline":
+            return (0, 0, "")
+        return (1, _config(row["name"], configs).paper.get("table_row", float("inf")),
+                row["name"])
+
+    return sorted(rows, key=key)
+
+
 def _markdown(header: Sequence[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
@@ -76,7 +92,7 @@ def table1_markdown(rows: Sequence[Mapping], configs: Mapping | None = None) -> 
     """Table 1 (singer classification) as a markdown table; `configs` maps model names to
     `ZooConfig`s (default: the registry)."""
     body = []
-    for row in rows:
+    for row in _ordered(rows, configs):
         cells, paper = _model_cells(row, configs)
         body.append(cells + [_mean_std(row, "train_accuracy"), _mean_std(row, "test_accuracy"),
                              _mean_std(paper, "train_accuracy"),
@@ -87,9 +103,9 @@ def table1_markdown(rows: Sequence[Mapping], configs: Mapping | None = None) -> 
 def table2_markdown(rows: Sequence[Mapping], configs: Mapping | None = None) -> str:
     """Table 2 (performance embedding: contrastive loss on the test set) as markdown."""
     body = []
-    for row in rows:
+    for row in _ordered(rows, configs):
         cells, paper = _model_cells(row, configs)
-        body.append(cells + [_mean_std(row, "test_loss"), _mean_std(paper, "test_loss")])
+        body.append(cells + [_mean_std(row, "test_loss", 4), _mean_std(paper, "test_loss", 4)])
     return _markdown(TABLE2, body)
 
 

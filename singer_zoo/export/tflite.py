@@ -7,8 +7,9 @@ Modes (builtin ops only; every file runs with `ai_edge_litert` alone):
   hybrid int8 BATCH_MATMUL quantises its *input*, the linear power spectrum, whose
   100-dB dynamic range int8 cannot hold (measured: 37 dB error on the Mel features);
 - `full-int8`: full-integer quantisation calibrated on a representative set of clips
-  (int8 activations wherever an int8 kernel exists; input and output stay float32). It
-  loses too much accuracy to be on by default (figures in docs/export.md).
+  (int8 activations in the embedder; the front end and windowing are kept float32 by
+  denylisting their nodes; input and output stay float32). Off by default: it needs
+  calibration audio (figures in docs/export.md).
 
 The app-side contract (docs/mobile.md): input `waveform` float32 (clip_samples,) mono at
 22050 Hz; outputs `embedding` (D,) and `window_embeddings` (n_windows, D).
@@ -62,27 +63,51 @@ def restore_float(flatbuffer: bytes, constants: Sequence[np.ndarray]) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def convert(saved_model_dir, mode: str, representative: Iterable[np.ndarray] = (),
-            float_constants: Sequence[np.ndarray] = ()) -> bytes:
-    """The .tflite flatbuffer of `embed_clip` in `mode`; `representative` (clips of exactly
-    the signature's length) is required for full-int8; `float_constants`
-    (`front_end_constants(layer)`) are kept float32 in the quantised modes."""
-    if mode not in MODES:
-        raise ConfigError(f"unknown TFLite mode {mode!r}; valid: {', '.join(MODES)}")
+def _scoped_nodes(flatbuffer: bytes, scopes: Sequence[str]) -> list[str]:
+    """Names of the tensors produced inside the given name scopes (e.g. "frontend_1/...")."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    names = [t["name"] for t in Interpreter(model_content=flatbuffer).get_tensor_details()]
+    return [n for n in names if n.split("/")[0].rstrip("_0123456789") in scopes]
+
+
+def _converter(saved_model_dir, mode: str):
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir),
                                                     signature_keys=[SIGNATURE])
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if mode != "float32":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode == "full-int8":
-        clips = [np.asarray(c, np.float32) for c in representative]
-        if not clips:
-            raise ConfigError("full-int8 needs representative clips (--representative)")
-        conv.representative_dataset = lambda: ({"waveform": c} for c in clips)
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                                          tf.lite.OpsSet.TFLITE_BUILTINS]
-    flat = conv.convert()
-    return flat if mode == "float32" else restore_float(flat, float_constants)
+    return conv
+
+
+def convert(saved_model_dir, mode: str, representative: Iterable[np.ndarray] = (),
+            float_constants: Sequence[np.ndarray] = (),
+            float_scopes: Sequence[str] = ("frontend", "windows")) -> bytes:
+    """The .tflite flatbuffer of `embed_clip` in `mode`.
+
+    int8: `float_constants` (`front_end_constants(layer)`) are restored to float32.
+    full-int8: `representative` clips (exactly the signature's length) calibrate the
+    activations; every op in the `float_scopes` name scopes (the front end and the
+    windowing) is denylisted from quantisation, so the spectrum stays float32.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown TFLite mode {mode!r}; valid: {', '.join(MODES)}")
+    conv = _converter(saved_model_dir, mode)
+    if mode == "float32":
+        return conv.convert()
+    if mode == "int8":
+        return restore_float(conv.convert(), float_constants)
+    clips = [{"waveform": np.asarray(c, np.float32)} for c in representative]
+    if not clips:
+        raise ConfigError("full-int8 needs representative clips (--representative)")
+    conv.representative_dataset = lambda: iter(clips)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                      tf.lite.OpsSet.TFLITE_BUILTINS]
+    keep = _scoped_nodes(_converter(saved_model_dir, "float32").convert(), float_scopes)
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=conv, debug_dataset=lambda: iter(clips), debug_options=options)
+    return debugger.get_nondebug_quantized_model()
 
 
 def run(model, waveform: np.ndarray, num_threads: int | None = None) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ recording is seen (`power_to_db_np`).
 
 Two versions with identical arithmetic: `power_to_db` in TF ops (inside Keras layers and
 exported graphs; builtin TFLite ops only) and `power_to_db_np` in numpy (streaming).
+`DbFrontend` is the base layer of the Mel and CQT front ends: centring, framing, dB.
 """
 from __future__ import annotations
 
@@ -29,16 +30,17 @@ def power_to_db(power: tf.Tensor, top_db: float) -> tf.Tensor:
 
 
 def power_to_db_np(power: np.ndarray, top_db: float) -> np.ndarray:
-    """(frames, bins) power of one whole recording -> float32 dB in [0, top_db]."""
-    log_p = 10.0 * np.log10(np.maximum(power, AMIN))
-    if log_p.size == 0:
-        return log_p.astype(np.float32)
-    return (np.maximum(log_p - log_p.max(), -top_db) + top_db).astype(np.float32)
+    """(frames, bins) power of one whole recording -> float32 dB in [0, top_db].
 
-
-def frame_signal(padded: tf.Tensor, frame_length: int, hop: int) -> tf.Tensor:
-    """(batch, samples) -> (batch, frames, frame_length), frames = 1 + (samples - len) // hop."""
-    return tf.signal.frame(padded, frame_length, hop, axis=1)
+    Works in place on one float32 copy (an hour of Mel frames is about 60 MB)."""
+    db = np.maximum(power, AMIN, dtype=np.float32)
+    np.log10(db, out=db)
+    db *= 10.0
+    if db.size:
+        db -= db.max()
+        np.maximum(db, -top_db, out=db)
+        db += top_db
+    return db
 
 
 class DbFrontend(keras.layers.Layer):
@@ -51,7 +53,7 @@ class DbFrontend(keras.layers.Layer):
     extraction uses on overlapping blocks.
     """
 
-    frame_length: int  # set by subclasses before super().__init__ returns
+    frame_length: int  # samples per frame; set by each subclass's __init__
 
     def __init__(self, features: FeatureConfig | dict | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -66,11 +68,13 @@ class DbFrontend(keras.layers.Layer):
         if center:
             half = self.frame_length // 2
             x = tf.pad(x, [[0, 0], [half, self.frame_length - half]])
-        # the trailing pad above makes padded length = samples + frame_length
-        return self.power_frames(frame_signal(x, self.frame_length, self.features.hop_length))
+        # padded length = samples + frame_length -> (batch, frames, frame_length)
+        frames = tf.signal.frame(x, self.frame_length, self.features.hop_length, axis=1)
+        return self.power_frames(frames)
 
     def power_frames(self, frames: tf.Tensor) -> tf.Tensor:
-        raise NotImplementedError
+        """(batch, frames, frame_length) -> (batch, frames, n_bins) power (per front end)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement power_frames")
 
     def call(self, waveform):
         return power_to_db(self.power(waveform), self.features.top_db)

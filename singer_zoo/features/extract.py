@@ -26,7 +26,8 @@ from singer_zoo.features.db import power_to_db_np
 from singer_zoo.features.registry import build_frontend
 from singer_zoo.features.windows import chop
 
-WAVEFORM = "<waveform>"  # the name errors use for an in-memory waveform
+WAVEFORM = "<waveform>"
+CHUNK_FRAMES = int(os.environ.get("CHUNKF", 512))  # the name errors use for an in-memory waveform
 
 
 @functools.lru_cache(maxsize=8)
@@ -68,11 +69,12 @@ def stream_power(blocks, cfg: FeatureConfig) -> np.ndarray:
     buf = np.zeros(fl // 2, np.float32)
     out = []
 
-    def flush(buf):
-        if len(buf) < fl:
-            return buf
-        n = 1 + (len(buf) - fl) // hop
-        out.append(fn(tf.constant(buf[None, :(n - 1) * hop + fl])).numpy())
+    def flush(buf):  # compute every complete frame of buf; return what the next one needs
+        n = 1 + (len(buf) - fl) // hop if len(buf) >= fl else 0
+        for first in range(0, n, CHUNK_FRAMES):
+            m = min(CHUNK_FRAMES, n - first)
+            chunk = buf[first * hop:(first + m - 1) * hop + fl]  # m frames
+            out.append(fn(tf.constant(chunk[None])).numpy())
         return buf[n * hop:]
 
     for block in blocks:

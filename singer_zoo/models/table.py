@@ -152,8 +152,8 @@ def render() -> str:
             f"{_k(cfgs['t1_cnn_deep_max'].paper['total_params'])} but our count is {deep:,}. "
             f"Table 2's {_k(t2_deep)} for the same network plus the 16-d output layer "
             f"({deep2.output:,} parameters) implies {t2_deep - deep2.output:,} without it, "
-            f"i.e. our count ({deep2.model:,} with the output layer), so Table 1's figure "
-            f"looks like a typo.",
+            f"our count to within the paper's rounding ({deep2.model:,} with the output layer), "
+            f"so Table 1's figure looks like a typo.",
             "- CNN params: the paper truncates to thousands (54,720 is printed 54k), hence "
             "the +0.1% to +1.3% differences.",
             "- Table 2 attention rows add D + 1 attention parameters that the paper's "

@@ -72,7 +72,8 @@ class SingerHyperModel(keras_tuner.HyperModel):
                             steps_per_epoch=steps, validation_data=val_ds,
                             validation_steps=val_steps,
                             validation_freq=validation_epochs(t.validation_every, epochs),
-                            callbacks=[es, *(callbacks or ())], verbose=verbose)
+                            callbacks=[es, *(callbacks or ())], verbose=verbose,
+                            shuffle=False)  # the pipeline shuffles
         self.fits += 1
         return kept_epoch_metrics(history.history, es.best)
 

@@ -327,10 +327,11 @@ def _validate(space: SearchSpace) -> None:
     if bad:
         raise ConfigError(f"{src}: train: unknown or untunable field(s) {bad}; valid: "
                           f"{', '.join(TRIAL_TRAIN_KEYS)}")
-    try:
-        space.base.replace(train=space.trial_train)
-    except ConfigError as e:
-        raise ConfigError(f"{src}: train: {e}") from None
+    for key, change in (("train", {"train": space.trial_train}), ("name", {"name": space.name})):
+        try:
+            space.base.replace(**change)
+        except ConfigError as e:
+            raise ConfigError(f"{src}: {key}: {e}") from None
 
     def check(values: dict, where: str) -> None:
         try:

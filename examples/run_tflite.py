@@ -1,0 +1,60 @@
+"""Run an exported singer_zoo .tflite the way an app would: ai_edge_litert, numpy,
+soundfile and soxr only (no TensorFlow, no singer_zoo). See docs/mobile.md.
+
+    python examples/run_tflite.py exported/NAME/model_int8.tflite a.wav [b.wav]
+
+Prints the 16-d embedding of each recording and, for two recordings, their squared
+distance and similarity exp(-distance).
+
+The model's contract: input `waveform`, float32, mono, 22050 Hz, exactly N samples
+(N = the input's length, 132300 = 6 s); outputs `embedding` (16,) and
+`window_embeddings` (n_windows, 16). A recording is cut into consecutive N-sample clips
+(the last one zero-padded when it is at least half full; a recording shorter than N is
+padded to one clip) and the clip embeddings are averaged.
+"""
+import sys
+
+import numpy as np
+import soundfile as sf
+import soxr
+from ai_edge_litert.interpreter import Interpreter
+
+RATE = 22050
+
+
+def read_mono(path: str) -> np.ndarray:
+    """Decode a file to float32 mono at 22050 Hz (average channels, then resample)."""
+    y, sr = sf.read(path, dtype="float32", always_2d=True)
+    y = y.mean(axis=1)
+    return soxr.resample(y, sr, RATE, quality="HQ").astype(np.float32) if sr != RATE else y
+
+
+def clips(y: np.ndarray, n: int) -> list:
+    full = [y[i:i + n] for i in range(0, len(y) - n + 1, n)]
+    rest = y[len(full) * n:]
+    if not full or len(rest) >= n // 2:
+        full.append(np.pad(rest, (0, n - len(rest))))
+    return full
+
+
+def embed(runner, n: int, y: np.ndarray) -> np.ndarray:
+    outs = [runner(waveform=c)["embedding"] for c in clips(y, n)]
+    return np.mean(outs, axis=0)
+
+
+def main(model_path: str, *audio: str) -> None:
+    interp = Interpreter(model_path=model_path, num_threads=1)
+    runner = interp.get_signature_runner("embed_clip")
+    n = int(runner.get_input_details()["waveform"]["shape"][0])
+    embs = [embed(runner, n, read_mono(p)) for p in audio]
+    for p, e in zip(audio, embs):
+        print(p, np.array2string(e, precision=4, max_line_width=200))
+    if len(embs) == 2:
+        d = float(np.sum((embs[0] - embs[1]) ** 2))
+        print(f"squared distance {d:.4f}  similarity {np.exp(-d):.4f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(*sys.argv[1:])

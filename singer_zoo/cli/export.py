@@ -1,0 +1,62 @@
+"""`singer-zoo export RUN_DIR_OR_MODEL --out DIR`: SavedModel + TFLite + model card.
+
+See docs/export.md. `--representative MANIFEST` gives the audio that calibrates the
+full-int8 TFLite file (up to `--calibration-files` recordings, 6-s clips) and is used for
+the equality checks too; without it a synthetic performance is checked.
+"""
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export a trained embedder for deployment",
+                              description="Export a run folder (config.yaml + best.keras) or "
+                                          "a .keras file to a SavedModel, TFLite files and "
+                                          "a model card (metadata.json).")
+    p.add_argument("source", metavar="RUN_DIR_OR_MODEL")
+    p.add_argument("--out", required=True, metavar="DIR", help="export folder (replaced "
+                   "atomically if it holds a previous export)")
+    p.add_argument("--tflite", default="float32,int8", metavar="MODES",
+                   help="comma-separated TFLite modes: float32, int8, full-int8, or none "
+                        "(default: float32,int8)")
+    p.add_argument("--representative", metavar="MANIFEST",
+                   help="manifest of calibration/check audio (required for full-int8)")
+    p.add_argument("--calibration-files", type=int, default=16, metavar="N")
+    p.add_argument("--config", metavar="NAME_OR_YAML",
+                   help="zoo config of a .keras file without config.yaml beside it")
+    p.add_argument("--name", help="model name in the card (default: the config's name)")
+    p.set_defaults(func=run)
+
+
+def _waveforms(manifest: str, n: int, sr: int) -> list:
+    from singer_zoo.audio import load_audio
+    from singer_zoo.batch import run_batch
+    from singer_zoo.data.manifest import read_manifest
+
+    paths = [r.path for r in read_manifest(manifest, check_files=False, splits=None)][:n]
+    res = run_batch(lambda p: load_audio(p, sr=sr), paths)
+    if res.failed:
+        print(res.report())
+    return list(res.ok.values())
+
+
+def run(args) -> int:
+    from singer_zoo.errors import ConfigError
+    from singer_zoo.export import export
+    from singer_zoo.export.tflite import parse_modes
+    from singer_zoo.registry import get_config
+
+    modes = parse_modes(args.tflite)
+    config = get_config(args.config) if args.config else None
+    rep = []
+    if args.representative:
+        rep = _waveforms(args.representative, args.calibration_files, 22050)
+        if not rep:
+            raise ConfigError(f"{args.representative}: no usable calibration audio")
+    elif "full-int8" in modes:
+        raise ConfigError("--tflite full-int8 needs --representative MANIFEST")
+    res = export(args.source, args.out, modes, representative=rep,
+                 check_audio=rep[0] if rep else None, config=config, name=args.name)
+    print(f"exported {res.card['name']} to {res.path}")
+    for check, values in res.card["checks"].items():
+        print(f"  {check}: " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
+    return 0

@@ -1,0 +1,62 @@
+"""`singer-zoo index build|add|query`: search performances by voice (docs/export.md).
+
+- `build DIR_OR_MANIFEST --model NAME_OR_PATH --out INDEX`: embed a folder of audio files
+  or a manifest and store a faiss index (bad files are reported and skipped);
+- `add INDEX FILES...`: embed more recordings with the index's model and add them;
+- `query INDEX AUDIO -k 10`: print the k nearest performances (squared distances).
+"""
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("index", help="search performances by voice",
+                              description="Build, extend and query a voice-search index.")
+    sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="embed a collection into a new index")
+    b.add_argument("source", metavar="DIR_OR_MANIFEST")
+    b.add_argument("--model", required=True, metavar="NAME_OR_PATH",
+                   help="exported model (name in exported/ or folder)")
+    b.add_argument("--out", required=True, metavar="INDEX", help="index folder")
+    b.set_defaults(func=run_build)
+    a = sub.add_parser("add", help="add recordings to an index without rebuilding")
+    a.add_argument("index", metavar="INDEX")
+    a.add_argument("files", nargs="+", metavar="FILE")
+    a.set_defaults(func=run_add)
+    q = sub.add_parser("query", help="the nearest performances to a recording")
+    q.add_argument("index", metavar="INDEX")
+    q.add_argument("audio", metavar="AUDIO")
+    q.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    q.set_defaults(func=run_query)
+
+
+def _report(failed: dict) -> None:
+    for msg in failed.values():
+        print(f"skipped {msg}")
+
+
+def run_build(args) -> int:
+    from singer_zoo import index
+
+    idx, failed = index.build(args.source, args.model, args.out)
+    _report(failed)
+    print(f"indexed {len(idx)} recordings in {args.out} ({len(failed)} skipped)")
+    return 0
+
+
+def run_add(args) -> int:
+    from singer_zoo import index
+
+    ids, failed = index.add(args.index, args.files)
+    _report(failed)
+    print(f"added {len(ids)} recordings to {args.index} ({len(failed)} skipped)")
+    return 0
+
+
+def run_query(args) -> int:
+    from singer_zoo import index
+
+    hits = index.query(args.index, args.audio, args.k)
+    print("# rank\tdistance\tid\tsinger\tsong\tpath")
+    for rank, h in enumerate(hits, 1):
+        print(f"{rank}\t{h.distance:.4f}\t{h.id}\t{h.singer or '-'}\t{h.song or '-'}\t{h.path}")
+    return 0

@@ -1,0 +1,166 @@
+"""Export a trained embedder for deployment: SavedModel + TFLite + model card (docs/export.md).
+
+`export(source, out)` takes a training run folder (config.yaml + best.keras) or a `.keras`
+model file (with a config.yaml beside it, or `config=`), and writes
+
+    out/saved_model/        signatures embed_waveform, embed_clip, embed_windows
+    out/embedder.keras      the single-tower Keras embedder (for fine-tuning)
+    out/model_<mode>.tflite one per TFLite mode (float32, int8, full-int8)
+    out/metadata.json       the model card, with the sha256 of every file above
+
+Every file is reloaded and checked against the Keras model on audio before the folder is
+published (`checks` in the card; tolerances below). Writes are atomic: everything goes to
+a hidden temporary folder next to `out`, which replaces `out` only once complete, so an
+interrupted export leaves the previous export (or nothing) in place.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from singer_zoo.config import ZooConfig
+from singer_zoo.errors import ConfigError, ExportCheckError
+from singer_zoo.export import card as card_mod
+from singer_zoo.export import tflite
+from singer_zoo.export.savedmodel import (EmbeddingGraph, check_savedmodel, embedder_of,
+                                          keras_reference)
+
+SAVEDMODEL_TOL = 1e-4  # max |SavedModel - Keras| per embedding value
+TFLITE_TOL = 1e-3  # max |TFLite float32 - Keras|
+MIN_COSINE = 0.99  # quantised (int8, full-int8) embeddings vs float32
+DEFAULT_MODES = ("float32", "int8")
+CLIP_SECONDS = 6.0  # the TFLite input: one 256-frame window of audio
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    card: dict
+
+
+def _source(source, config) -> tuple[Path, ZooConfig, dict]:
+    """(.keras path, config, {"training": ..., "metrics": ...}) of a run folder or file."""
+    src = Path(source)
+    folder, model_path = (src, src / "best.keras") if src.is_dir() else (src.parent, src)
+    if not model_path.is_file():
+        raise ConfigError(f"{source}: no trained model (expected a run folder with "
+                          f"best.keras, or a .keras file)")
+    if config is None:
+        if not (folder / "config.yaml").is_file():
+            raise ConfigError(f"{folder}: no config.yaml beside the model; pass --config")
+        config = folder / "config.yaml"
+    cfg = config if isinstance(config, ZooConfig) else ZooConfig.from_yaml(config)
+    info = {}
+    for key, name in (("training", "run.json"), ("metrics", "metrics.json")):
+        p = folder / name
+        info[key] = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+    return model_path, cfg, info
+
+
+def _load_keras(path: Path) -> keras.Model:
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (OSError, ValueError, TypeError) as e:
+        raise ConfigError(f"{path}: cannot load the Keras model ({e})") from None
+
+
+def _check_tflite(flat: bytes, mode: str, clips, refs, float_outs) -> dict:
+    """Run one .tflite on the check clips; compare float32 with Keras, quantised with float32."""
+    outs = [tflite.run(flat, c)["embedding"] for c in clips]
+    if mode == "float32":
+        err = max(float(np.abs(o - r).max()) for o, r in zip(outs, refs))
+        if not err <= TFLITE_TOL:
+            raise ExportCheckError(f"TFLite float32 differs from the Keras model by {err:.3g} "
+                                   f"(tolerance {TFLITE_TOL:g})")
+        float_outs[:] = outs
+        return {"max_abs_error_vs_keras": err, "tolerance": TFLITE_TOL}
+    cos = min(tflite.cosine(o, f) for o, f in zip(outs, float_outs))
+    err = max(float(np.abs(o - f).max()) for o, f in zip(outs, float_outs))
+    if not cos >= MIN_COSINE:
+        raise ExportCheckError(f"TFLite {mode} embeddings have cosine {cos:.4f} with float32 "
+                               f"(minimum {MIN_COSINE})")
+    return {"min_cosine_vs_float32": cos, "max_abs_error_vs_float32": err,
+            "min_cosine": MIN_COSINE}
+
+
+def _default_check_audio(sr: int) -> np.ndarray:
+    """A 14-s synthetic sung performance (two TFLite clips, seven windows)."""
+    from singer_zoo.data.synthetic import render, singer_params, song_params
+
+    return render(singer_params(0, 0), song_params(0, 0), 14.0, sr, np.random.default_rng(0))
+
+
+def _prepare_target(out: Path) -> None:
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir())
+                                               or (out / card_mod.CARD).is_file())):
+        raise ConfigError(f"{out}: exists and is not an exported model; refusing to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Swap the complete staging folder into place (two renames; old export removed)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_audio=None,
+           config=None, name: str | None = None) -> ExportResult:
+    """Export `source` (run folder or .keras file) to the folder `out`; see the module doc.
+
+    `representative`: waveforms (22050 Hz) used to calibrate full-int8; `check_audio`: a
+    waveform for the equality checks (default: a synthetic performance).
+    """
+    model_path, cfg, info = _source(source, config)
+    embedder = embedder_of(_load_keras(model_path), cfg)
+    modes = tuple(tflite_modes)
+    sr = cfg.features.sample_rate
+    clip_samples = int(round(CLIP_SECONDS * sr))
+    wave = np.asarray(_default_check_audio(sr) if check_audio is None else check_audio,
+                      np.float32)
+    out = Path(out).resolve()
+    _prepare_target(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        graph = EmbeddingGraph(embedder, cfg)
+        graph.write(staging / "saved_model", clip_samples)
+        embedder.save(staging / "embedder.keras")
+        checks = {"savedmodel": {"max_abs_error_vs_keras": check_savedmodel(
+            staging / "saved_model", keras_reference(embedder, cfg, wave), wave,
+            SAVEDMODEL_TOL), "tolerance": SAVEDMODEL_TOL}}
+        clips = tflite.clips_of(wave, clip_samples)[:2]
+        refs = [keras_reference(embedder, cfg, c).mean(0) for c in clips]
+        calib = [c for y in representative for c in tflite.clips_of(y, clip_samples)]
+        float_outs = []
+        for mode in sorted(modes, key=tflite.MODES.index):  # float32 first: the reference
+            flat = tflite.convert(staging / "saved_model", mode, calib,
+                                  tflite.front_end_constants(graph.frontend))
+            if mode != "float32" and not float_outs:
+                float_outs[:] = [r for r in refs]
+            checks[f"tflite_{mode}"] = _check_tflite(flat, mode, clips, refs, float_outs)
+            (staging / f"model_{mode}.tflite").write_bytes(flat)
+        card = card_mod.write_card(staging, {
+            "name": name or cfg.name, "source": str(model_path), "config": cfg.to_dict(),
+            "frontend": {**cfg.features.to_dict(), "clip_samples": clip_samples,
+                         "window_seconds": cfg.features.window_seconds},
+            "embedding_dim": cfg.arch.embedding_dim,
+            "tflite": {m: f"model_{m}.tflite" for m in modes}, **info, "checks": checks})
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(out, card)
+
+
+__all__ = ["DEFAULT_MODES", "ExportResult", "MIN_COSINE", "SAVEDMODEL_TOL", "TFLITE_TOL",
+           "export"]

@@ -1,0 +1,131 @@
+"""`singer_zoo.load(name_or_path) -> Embedder`: performance embeddings from an exported model.
+
+A name resolves to the folder `exported/<name>` at the repository root; a path to any
+exported folder (`singer-zoo export`). Loading never runs code from the model files: every
+file's sha256 is first checked against metadata.json (`IntegrityError` if one differs),
+then the SavedModel is loaded as a graph with `tf.saved_model.load`.
+
+Distances: the siamese models are trained on the squared Euclidean distance
+D = ||a - b||^2 between embeddings (contrastive loss, margin 1), so same-singer pairs are
+pulled to D near 0 and different singers pushed beyond D = 1. `similarity(a, b)` is
+exp(-D): 1 for identical embeddings, exp(-1) = 0.37 at the training margin, toward 0 for
+far-apart ones.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from singer_zoo.audio import load_audio
+from singer_zoo.batch import run_batch
+from singer_zoo.errors import EmptyAudioFile, InvalidSamplesError, UnknownNameError
+from singer_zoo.export.card import verify
+from singer_zoo.registry import REPO_ROOT
+
+WAVEFORM = "<waveform>"  # how errors name an in-memory waveform
+PROGRESS_MIN = 20  # embed_many shows a progress bar from this many files on
+
+
+def exported_dir() -> Path:
+    return REPO_ROOT / "exported"
+
+
+def available() -> list[str]:
+    """Names of the exported models in `exported/`."""
+    root = exported_dir()
+    return sorted(p.name for p in root.iterdir() if (p / "metadata.json").is_file()) \
+        if root.is_dir() else []
+
+
+def resolve(name_or_path) -> Path:
+    """The folder of an exported model given by path or by name in `exported/`."""
+    p = Path(os.fspath(name_or_path))
+    if p.is_dir():
+        return p
+    named = exported_dir() / str(name_or_path)
+    if p.name == str(name_or_path) and named.is_dir():
+        return named
+    raise UnknownNameError("exported model", str(name_or_path), available())
+
+
+def squared_distance(a, b) -> float:
+    """||a - b||^2, the distance the siamese models are trained on."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    return float(d @ d)
+
+
+def similarity(a, b) -> float:
+    """exp(-||a - b||^2) in (0, 1]: 1 for identical embeddings (see the module doc)."""
+    return float(np.exp(-squared_distance(a, b)))
+
+
+def _checked(waveform) -> np.ndarray:
+    y = np.asarray(waveform, dtype=np.float32)
+    if y.ndim != 1:
+        raise InvalidSamplesError(WAVEFORM, f"expected a mono (samples,) array, got {y.shape}")
+    if y.size == 0:
+        raise EmptyAudioFile(WAVEFORM, "the waveform has zero samples")
+    if not np.isfinite(y).all():
+        raise InvalidSamplesError(WAVEFORM, "the waveform contains NaN or infinite values")
+    return y
+
+
+class Embedder:
+    """An exported model, ready to embed recordings (see `load`)."""
+
+    def __init__(self, folder):
+        self.path = Path(folder).resolve()
+        self.card = verify(self.path)  # before any file is deserialised
+        self._model = tf.saved_model.load(str(self.path / "saved_model"))
+        self.name = self.card["name"]
+        self.sample_rate = int(self.card["frontend"]["sample_rate"])
+        self.dim = int(self.card["embedding_dim"])
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.name!r}, dim={self.dim}, path={str(self.path)!r})"
+
+    def window_embeddings(self, audio_or_path) -> np.ndarray:
+        """(n_windows, dim): one embedding per 6-s window (20 % hop) of the recording."""
+        return self._run(audio_or_path)["window_embeddings"].numpy()
+
+    def embed(self, audio_or_path) -> np.ndarray:
+        """(dim,) float32: the mean of the window embeddings of a file (decoded and
+        resampled to 22050 Hz mono) or of a mono waveform already at 22050 Hz."""
+        return self._run(audio_or_path)["embedding"].numpy()
+
+    def _run(self, audio_or_path):
+        if isinstance(audio_or_path, (str, os.PathLike)):
+            y = load_audio(audio_or_path, sr=self.sample_rate)
+        else:
+            y = _checked(audio_or_path)
+        return self._model.embed_waveform(tf.constant(y))
+
+    def embed_many(self, paths, progress: bool | None = None, workers: int = 2
+                   ) -> tuple[dict, dict]:
+        """({path: (dim,) embedding}, {path: error message}) for many files.
+
+        Files are decoded on `workers` threads; a bad file is reported in the second dict,
+        never fatal. `progress` (default: on from PROGRESS_MIN files) shows a Keras Progbar.
+        """
+        paths = list(paths)
+        if progress is None:
+            progress = len(paths) >= PROGRESS_MIN
+        res = run_batch(self.embed, paths, workers=workers, progress=progress,
+                        label="recordings")
+        return res.ok, res.failed
+
+    def embed_windows(self, windows) -> np.ndarray:
+        """(batch, dim) embeddings of precomputed Mel windows (batch, 256, n_bins)."""
+        x = tf.constant(np.asarray(windows, np.float32))
+        return self._model.embed_windows(x)["embeddings"].numpy()
+
+    similarity = staticmethod(similarity)
+    squared_distance = staticmethod(squared_distance)
+
+
+def load(name_or_path) -> Embedder:
+    """The exported model `name_or_path` (a name in `exported/` or a folder path)."""
+    return Embedder(resolve(name_or_path))

@@ -1,0 +1,206 @@
+"""Export: SavedModel signatures, TFLite files, model card, atomic writes, CLI.
+
+A tiny siamese model with random weights is saved as a run folder and exported once per
+module; equality with the Keras model is what is checked, so training is not needed."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from singer_zoo import get_config
+from singer_zoo.cli import main
+from singer_zoo.data.synthetic import render, singer_params, song_params
+from singer_zoo.errors import ConfigError, ExportCheckError
+from singer_zoo.export import MIN_COSINE, SAVEDMODEL_TOL, TFLITE_TOL, card, export, tflite
+from singer_zoo.export.savedmodel import SIGNATURES, keras_reference
+from singer_zoo.models import build_from_config
+
+SR = 22050
+TINY = {"stem_filters": 8, "stages": ((16,),), "dense_units": 32, "dense_layers": 1}
+
+
+def voice(seconds, singer=0, song=0, seed=0):
+    return render(singer_params(0, singer), song_params(0, song), seconds, SR,
+                  np.random.default_rng(seed))
+
+
+def make_run(folder, task="siamese"):
+    """A run folder as `singer-zoo train` leaves it: config.yaml, best.keras, metrics.json."""
+    cfg = get_config("mobile_resnext_attention").replace(arch=TINY, train={"task": task})
+    keras.utils.set_random_seed(1)
+    model = build_from_config(cfg, num_singers=4, n_frames=256)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "best.keras")
+    cfg.to_yaml(folder / "config.yaml")
+    (folder / "metrics.json").write_text(json.dumps({"best_val_loss": 0.25}))
+    (folder / "run.json").write_text(json.dumps({"task": task, "class_names": ["a", "b"]}))
+    return cfg, model
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    cfg, model = make_run(root / "run")
+    res = export(root / "run", root / "out", ("float32", "int8"), check_audio=voice(8.0))
+    return cfg, model.embedder, res
+
+
+def test_card_records_model_hashes_and_checks(exported):
+    cfg, _, res = exported
+    c = json.loads((res.path / "metadata.json").read_text())
+    assert c["name"] == cfg.name and c["config"] == cfg.to_dict()
+    assert c["frontend"]["clip_samples"] == 132300 and c["frontend"]["n_bins"] == 96
+    assert c["metrics"] == {"best_val_loss": 0.25} and c["training"]["class_names"] == ["a", "b"]
+    assert set(c["versions"]) == {"singer_zoo", "tensorflow", "keras"}
+    assert c["files"] == card.file_hashes(res.path)
+    assert {"saved_model/saved_model.pb", "embedder.keras", "model_float32.tflite",
+            "model_int8.tflite"} <= set(c["files"])
+    assert c["checks"]["savedmodel"]["max_abs_error_vs_keras"] <= SAVEDMODEL_TOL
+    assert c["checks"]["tflite_float32"]["max_abs_error_vs_keras"] <= TFLITE_TOL
+    assert c["checks"]["tflite_int8"]["min_cosine_vs_float32"] >= MIN_COSINE
+
+
+def test_savedmodel_signatures_match_keras(exported):
+    cfg, embedder, res = exported
+    served = tf.saved_model.load(str(res.path / "saved_model"))
+    assert set(served.signatures) >= set(SIGNATURES)
+    y = voice(11.0, singer=1, seed=5)  # 474 frames -> 5 windows
+    out = served.embed_waveform(tf.constant(y))
+    ref = keras_reference(embedder, cfg, y)
+    assert out["window_embeddings"].shape == (5, 16)
+    np.testing.assert_allclose(out["window_embeddings"].numpy(), ref, atol=SAVEDMODEL_TOL)
+    np.testing.assert_allclose(out["embedding"].numpy(), ref.mean(0), atol=SAVEDMODEL_TOL)
+    short = served.embed_waveform(tf.constant(y[:SR]))["window_embeddings"]  # padded: 1 window
+    assert short.shape == (1, 16)
+    windows = np.random.default_rng(0).uniform(0, 60, (3, 256, 96)).astype(np.float32)
+    np.testing.assert_allclose(served.embed_windows(tf.constant(windows))["embeddings"],
+                               embedder(windows), atol=SAVEDMODEL_TOL)
+
+
+def test_tflite_float32_builtin_ops_matches_keras(exported):
+    cfg, embedder, res = exported
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(res.path / "model_float32.tflite"))
+    ops = {op["op_name"] for op in interp._get_ops_details()}
+    assert "BATCH_MATMUL" in ops and not any(o.startswith("Flex") for o in ops)
+    assert interp.get_signature_list()["embed_clip"]["inputs"] == ["waveform"]
+    clip = voice(6.0, singer=2, song=1, seed=3)
+    out = tflite.run(res.path / "model_float32.tflite", clip)
+    np.testing.assert_allclose(out["window_embeddings"], keras_reference(embedder, cfg, clip),
+                               atol=TFLITE_TOL)
+    assert out["embedding"].shape == (16,)
+
+
+def test_int8_keeps_front_end_float_and_embeddings_close(exported):
+    _, _, res = exported
+    flat = (res.path / "model_int8.tflite").read_bytes()
+    assert len(flat) < (res.path / "model_float32.tflite").stat().st_size
+    from ai_edge_litert.interpreter import Interpreter
+
+    shapes = {tuple(t["shape"]): t["dtype"] for t in Interpreter(model_content=flat)
+              .get_tensor_details()}
+    assert shapes[(1, 1025, 96)] == np.float32  # the Mel filterbank stayed float
+    for seed in (7, 8):
+        clip = voice(6.0, singer=seed, song=2, seed=seed)
+        a = tflite.run(flat, clip)["embedding"]
+        b = tflite.run(res.path / "model_float32.tflite", clip)["embedding"]
+        assert tflite.cosine(a, b) >= MIN_COSINE
+
+
+def test_failed_export_leaves_previous_export_intact(exported, tmp_path, monkeypatch):
+    _, _, res = exported
+    before = card.verify(res.path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(tflite, "convert", broken)
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        export(res.path.parent / "run", res.path, ("float32",))
+    assert card.verify(res.path) == before  # old export untouched and still valid
+    with pytest.raises(RuntimeError):
+        export(res.path.parent / "run", tmp_path / "new", ("float32",))
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no staging folder left behind
+
+
+def test_failed_check_is_an_export_error(exported, tmp_path, monkeypatch):
+    _, _, res = exported
+    monkeypatch.setattr("singer_zoo.export.keras_reference",  # a reference 1e-3 off
+                        lambda e, c, w: keras_reference(e, c, w) + 1e-3)
+    with pytest.raises(ExportCheckError, match="SavedModel differs"):
+        export(res.path.parent / "run", tmp_path / "bad", ())
+    assert not (tmp_path / "bad").exists()
+
+
+def test_refuses_bad_sources_and_targets(exported, tmp_path):
+    _, _, res = exported
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not an exported model"):
+        export(res.path.parent / "run", tmp_path / "notes", ())
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+    with pytest.raises(ConfigError, match="no trained model"):
+        export(tmp_path / "missing_run", tmp_path / "x", ())
+    make_run(tmp_path / "clf", task="classifier")
+    with pytest.raises(ConfigError, match="not a performance embedder"):
+        export(tmp_path / "clf", tmp_path / "y", ())
+    with pytest.raises(ConfigError, match="unknown TFLite mode"):
+        tflite.parse_modes("float32,int4")
+
+
+def test_cli_export(exported, tmp_path, capsys):
+    _, _, res = exported
+    run = str(res.path.parent / "run")
+    assert main(["export", run, "--out", str(tmp_path / "cli"), "--tflite", "none"]) == 0
+    assert "savedmodel: max_abs_error_vs_keras=" in capsys.readouterr().out
+    assert card.verify(tmp_path / "cli")["tflite"] == {}
+    assert main(["export", run, "--out", str(tmp_path / "q"), "--tflite", "full-int8"]) == 2
+    assert "needs --representative" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_int8_and_knn_accuracy_of_quantised_files(exported, tmp_path):
+    """full-int8 (front end kept float) stays within MIN_COSINE of float32, and kNN singer
+    accuracy on a generated corpus is the same for float32, int8 and full-int8."""
+    from singer_zoo.evaluation.knn import knn_accuracies
+
+    _, _, res = exported
+    calib = [voice(7.0, singer=i, song=3, seed=20 + i) for i in range(4)]
+    res2 = export(res.path.parent / "run", tmp_path / "full", ("float32", "int8", "full-int8"),
+                  representative=calib)
+    assert res2.card["checks"]["tflite_full-int8"]["min_cosine_vs_float32"] >= MIN_COSINE
+    clips = [(i, voice(6.0, singer=i, song=j, seed=100 + 4 * i + j))
+             for i in range(4) for j in range(3)]
+    labels = [i for i, _ in clips]
+    acc = {m: knn_accuracies(np.stack([tflite.run(res2.path / f"model_{m}.tflite", c)
+                                       ["embedding"] for _, c in clips]), labels, ks=(1,))[1]
+           for m in ("float32", "int8", "full-int8")}
+    assert abs(acc["int8"] - acc["float32"]) <= 1 / len(clips)
+    assert abs(acc["full-int8"] - acc["float32"]) <= 2 / len(clips)
+
+
+def test_example_app_runs_tflite_without_tensorflow(exported, write_audio):
+    """examples/run_tflite.py (ai_edge_litert + soundfile + soxr) gives the embedding the
+    exported file gives, and never imports TensorFlow."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, _, res = exported
+    clip = voice(6.0, singer=3, seed=11)
+    wav = write_audio("app.wav", clip, SR, subtype="FLOAT")
+    script = Path(__file__).resolve().parent.parent / "examples" / "run_tflite.py"
+    code = ("import runpy, sys; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__'); "
+            "assert 'tensorflow' not in sys.modules, 'imported tensorflow'")
+    out = subprocess.run([sys.executable, "-c", code, str(script),
+                          str(res.path / "model_int8.tflite"), str(wav), str(wav)],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    values = np.array(out[0].split("[", 1)[1].rstrip("]").split(), float)
+    want = tflite.run(res.path / "model_int8.tflite", clip)["embedding"]
+    np.testing.assert_allclose(values, want, atol=1e-3)
+    assert out[-1] == "squared distance 0.0000  similarity 1.0000"
