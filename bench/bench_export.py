@@ -1,17 +1,21 @@
 """Export benchmark: TFLite float32 / int8 / full-int8 vs SavedModel, side by side.
 
-For each row (`--rows`, default the mobile row and Table 2 row 4) a siamese model with
-random weights (speed and file size do not depend on the values) is exported with all
-three TFLite modes (full-int8 calibrated on synthetic performances). Measured:
+For each row (`--rows`, default the mobile row and Table 2 row 4) a siamese model is
+exported with all three TFLite modes (full-int8 calibrated on synthetic performances):
+the trained run given by `--run ROW=RUN_DIR`, else random weights (speed and file size
+do not depend on the values). Measured:
 - file size of each .tflite and of the SavedModel;
 - TFLite latency per 6-s clip (one window) with `num_threads=1` (median of `--calls`);
-- throughput in seconds of audio per second: TFLite = 6 s / latency (clip by clip);
-  SavedModel = a 60-s recording through `embed_waveform` (26 overlapping windows);
-- agreement with float32 (cosine of the clip embeddings) and leave-one-out 1-NN singer
-  accuracy of each file's embeddings on a generated corpus (random weights: this shows
-  whether quantisation changes the neighbours, not how good a trained model is).
+- throughput in seconds of audio per second: TFLite = 6 s / latency (clip by clip, no
+  overlap); SavedModel = a 60-s recording through `embed_waveform` (26 windows at the
+  training's 20 % hop, i.e. 2.6 times as many windows per second of audio);
+- agreement with float32: the smallest cosine between a file's and the float32 file's
+  embeddings over the kNN corpus;
+- for trained runs only: leave-one-out 1-NN singer accuracy of performance embeddings
+  (mean of three 6-s clip embeddings) of 10 singers x 3 songs the run never saw
+  (synthetic corpus songs 10-12).
 
-    .venv/bin/python bench/bench_export.py [--rows a,b] [--calls 20]
+    .venv/bin/python bench/bench_export.py [--rows a,b] [--run ROW=RUN_DIR] [--calls 20]
 """
 from __future__ import annotations
 
@@ -53,22 +57,25 @@ def latency_ms(path, clip, calls) -> float:
     return statistics.median(times)
 
 
-def bench_row(name: str, calls: int, tmp: Path) -> list[str]:
-    cfg = get_config(name)
-    keras.utils.set_random_seed(0)
-    run = tmp / name
-    run.mkdir()
-    build_from_config(cfg, n_frames=cfg.features.window_frames).save(run / "best.keras")
-    cfg.to_yaml(run / "config.yaml")
+def bench_row(name: str, run: Path | None, calls: int, tmp: Path) -> list[str]:
+    if run is None:
+        cfg = get_config(name)
+        keras.utils.set_random_seed(0)
+        run = tmp / name
+        run.mkdir()
+        build_from_config(cfg, n_frames=cfg.features.window_frames).save(run / "best.keras")
+        cfg.to_yaml(run / "config.yaml")
+    trained = (run / "metrics.json").is_file()
     calib = [voice(12.0, i, 4, 50 + i) for i in range(4)]
     t = time.perf_counter()
     out = export(run, tmp / f"{name}_export", MODES, representative=calib).path
     export_s = time.perf_counter() - t
     clip = voice(6.0, 1, 1, 7)
-    corpus = [(i, voice(6.0, i, j, 100 + 3 * i + j)) for i in range(6) for j in range(3)]
-    labels = [i for i, _ in corpus]
-    embs = {m: np.stack([tflite.run(out / f"model_{m}.tflite", c)["embedding"]
-                         for _, c in corpus]) for m in MODES}
+    perfs = [(i, tflite.clips_of(voice(18.0, i, j, 100 + 3 * i + j), 132300))
+             for i in range(10) for j in range(10, 13)]
+    labels = [i for i, _ in perfs]
+    embs = {m: np.stack([np.mean([tflite.run(out / f"model_{m}.tflite", c)["embedding"]
+                                  for c in clips], 0) for _, clips in perfs]) for m in MODES}
     served = tf.saved_model.load(str(out / "saved_model"))
     long = tf.constant(voice(60.0, 2, 2, 9))
     served.embed_waveform(long)
@@ -77,14 +84,15 @@ def bench_row(name: str, calls: int, tmp: Path) -> list[str]:
         served.embed_waveform(long)
     sm_tput = 3 * 60.0 / (time.perf_counter() - t)
     sm_mb = sum(p.stat().st_size for p in (out / "saved_model").rglob("*") if p.is_file()) / 1e6
-    rows = [f"| {name} | SavedModel (all threads) | {sm_mb:.2f} | - | {sm_tput:.0f} | - | - |"]
+    label = f"{name} ({'trained' if trained else 'random weights'})"
+    rows = [f"| {label} | SavedModel (all threads) | {sm_mb:.2f} | - | {sm_tput:.0f} | - | - |"]
     for m in MODES:
         ms = latency_ms(out / f"model_{m}.tflite", clip, calls)
         cos = min(tflite.cosine(a, b) for a, b in zip(embs[m], embs["float32"]))
-        acc = knn_accuracies(embs[m], labels, ks=(1,))[1]
+        acc = f"{knn_accuracies(embs[m], labels, ks=(1,))[1]:.3f}" if trained else "-"
         mb = (out / f"model_{m}.tflite").stat().st_size / 1e6
-        rows.append(f"| {name} | TFLite {m} (1 thread) | {mb:.2f} | {ms:.1f} | "
-                    f"{6000 / ms:.0f} | {cos:.4f} | {acc:.3f} |")
+        rows.append(f"| {label} | TFLite {m} (1 thread) | {mb:.2f} | {ms:.1f} | "
+                    f"{6000 / ms:.0f} | {cos:.4f} | {acc} |")
     print(f"{name}: export with 3 TFLite modes took {export_s:.0f} s", flush=True)
     return rows
 
@@ -92,14 +100,17 @@ def bench_row(name: str, calls: int, tmp: Path) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="mobile_resnext_attention,t2_cnn_shallow_attention")
+    ap.add_argument("--run", action="append", default=[], metavar="ROW=RUN_DIR",
+                    help="use this trained run for ROW (repeatable)")
     ap.add_argument("--calls", type=int, default=20)
     args = ap.parse_args()
+    runs = {k: Path(v) for k, v in (r.split("=", 1) for r in args.run)}
     lines = ["| row | file | size (MB) | latency per 6-s clip (ms) | audio s / s | "
-             "min cosine vs float32 | 1-NN singer acc (18 clips, 6 singers) |",
+             "min cosine vs float32 | 1-NN singer acc (30 performances, 10 singers) |",
              "|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.rows.split(","):
-            lines += bench_row(name, args.calls, Path(tmp))
+            lines += bench_row(name, runs.get(name), args.calls, Path(tmp))
     print("\n".join(lines))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -171,9 +172,11 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_files(Path(tmp), args.files, args.seconds, args.format)
         res = {"machine": f"{platform.processor() or platform.machine()}, "
-                          f"{len(__import__('os').sched_getaffinity(0))} cores",
-               "files": f"{args.files} x {args.seconds:g} s, 44.1 kHz stereo {args.format}"}
+                          f"{len(os.sched_getaffinity(0))} cores",
+               "files": f"{args.files} x {args.seconds:g} s, 44.1 kHz stereo {args.format}",
+               "load_average_before": os.getloadavg()[0]}
         res.update(throughput(paths, args.seconds, args.repeats))
+        res["load_average_after"] = os.getloadavg()[0]
         if args.hour:
             res["hour"] = hour_memory(Path(tmp))
     print(json.dumps(res, indent=1))

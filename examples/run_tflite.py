@@ -10,7 +10,7 @@ The model's contract: input `waveform`, float32, mono, 22050 Hz, exactly N sampl
 (N = the input's length, 132300 = 6 s); outputs `embedding` (16,) and
 `window_embeddings` (n_windows, 16). A recording is cut into consecutive N-sample clips
 (the last one zero-padded when it is at least half full; a recording shorter than N is
-padded to one clip) and the clip embeddings are averaged.
+padded to one clip; silent clips are skipped) and the clip embeddings are averaged.
 """
 import sys
 
@@ -20,6 +20,7 @@ import soxr
 from ai_edge_litert.interpreter import Interpreter
 
 RATE = 22050
+SILENT = 1e-4  # a clip whose peak is below this holds no voice
 
 
 def read_mono(path: str) -> np.ndarray:
@@ -30,11 +31,14 @@ def read_mono(path: str) -> np.ndarray:
 
 
 def clips(y: np.ndarray, n: int) -> list:
+    """Consecutive n-sample clips; a last partial clip of at least n / 2 samples (or the
+    only one) is zero-padded; silent clips (peak < SILENT) are dropped unless all are."""
     full = [y[i:i + n] for i in range(0, len(y) - n + 1, n)]
     rest = y[len(full) * n:]
     if not full or len(rest) >= n // 2:
         full.append(np.pad(rest, (0, n - len(rest))))
-    return full
+    voiced = [c for c in full if np.abs(c).max() >= SILENT]
+    return voiced or full
 
 
 def embed(runner, n: int, y: np.ndarray) -> np.ndarray:

@@ -96,6 +96,14 @@ def _riff_data_frames(path: str) -> int | None:
     return None
 
 
+def _downmix(x: np.ndarray) -> np.ndarray:
+    """(n, channels) interleaved block -> (n,) channel mean, as a matrix-vector product:
+    numpy's `mean(axis=1)` over the short channel axis took ~60 % of decoding time."""
+    if x.shape[1] == 1:
+        return np.ascontiguousarray(x[:, 0])
+    return x @ np.full(x.shape[1], 1.0 / x.shape[1], dtype=np.float32)
+
+
 class _Sndfile:
     """libsndfile decoder; reads with `read()` in a loop (soundfile's `blocks()` trusts the
     header's frame count and would repeat stale data past the real end of a cut file)."""
@@ -112,7 +120,7 @@ class _Sndfile:
     def blocks(self, block_seconds: float) -> Iterator[tuple[int, np.ndarray]]:
         n = max(1, round(block_seconds * self.file.samplerate))
         while len(x := self.file.read(n, dtype="float32", always_2d=True)):  # (n, channels)
-            yield self.file.samplerate, x.mean(axis=1)  # (n,)
+            yield self.file.samplerate, _downmix(x)  # (n,)
 
     def close(self):
         self.file.close()

@@ -129,12 +129,13 @@ def build(source, model, out, progress=None) -> tuple[VoiceIndex, dict]:
     return idx, failed
 
 
-def add(index_folder, files, progress=None) -> tuple[list[int], dict]:
-    """Embed `files` with the index's model and add them; return (new ids, skipped)."""
+def add(index_folder, files, model=None, progress=None) -> tuple[list[int], dict]:
+    """Embed `files` with the index's model (or `model`, e.g. after moving the export)
+    and add them; return (new ids, {path: error} of skipped files)."""
     from singer_zoo.inference import load
 
     idx = VoiceIndex.load(index_folder)
-    embedder = load(idx.model)
+    embedder = load(model or idx.model)
     records = [{"path": str(Path(f).resolve()), "singer": "", "song": ""} for f in files]
     x, kept, failed = _embed(embedder, records, progress)
     ids = idx.add(x, kept)
@@ -142,9 +143,10 @@ def add(index_folder, files, progress=None) -> tuple[list[int], dict]:
     return ids, failed
 
 
-def query(index_folder, audio, k: int = 10) -> list[Hit]:
-    """The k recordings of the index nearest to the recording `audio`."""
+def query(index_folder, audio, k: int = 10, model=None) -> list[Hit]:
+    """The k recordings of the index nearest to the recording `audio`, embedded with the
+    index's model (or `model`)."""
     from singer_zoo.inference import load
 
     idx = VoiceIndex.load(index_folder)
-    return idx.search(load(idx.model).embed(audio), k)
+    return idx.search(load(model or idx.model).embed(audio), k)

@@ -5,6 +5,10 @@ exported folder (`singer-zoo export`). Loading never runs code from the model fi
 file's sha256 is first checked against metadata.json (`IntegrityError` if one differs),
 then the SavedModel is loaded as a graph with `tf.saved_model.load`.
 
+Recordings up to 10 minutes go through the graph's `embed_waveform` (front end inside);
+longer ones are featurised by the streaming numpy extractor (same values within 1e-4,
+bounded memory) and embedded through `embed_windows`, 64 windows at a time.
+
 Distances: the siamese models are trained on the squared Euclidean distance
 D = ||a - b||^2 between embeddings (contrastive loss, margin 1), so same-singer pairs are
 pulled to D near 0 and different singers pushed beyond D = 1. `similarity(a, b)` is
@@ -21,12 +25,16 @@ import tensorflow as tf
 
 from singer_zoo.audio import load_audio
 from singer_zoo.batch import run_batch
+from singer_zoo.config import FeatureConfig
 from singer_zoo.errors import EmptyAudioFile, InvalidSamplesError, UnknownNameError
 from singer_zoo.export.card import verify
+from singer_zoo.features import extract_windows
 from singer_zoo.registry import REPO_ROOT
 
 WAVEFORM = "<waveform>"  # how errors name an in-memory waveform
 PROGRESS_MIN = 20  # embed_many shows a progress bar from this many files on
+STREAM_SAMPLES = 600 * 22050  # longer waveforms are embedded window batch by batch
+WINDOW_BATCH = 64
 
 
 def exported_dir() -> Path:
@@ -83,6 +91,7 @@ class Embedder:
         self.name = self.card["name"]
         self.sample_rate = int(self.card["frontend"]["sample_rate"])
         self.dim = int(self.card["embedding_dim"])
+        self.features = FeatureConfig.from_dict(self.card["config"]["features"])
 
     def __repr__(self) -> str:
         return f"Embedder({self.name!r}, dim={self.dim}, path={str(self.path)!r})"
@@ -96,12 +105,19 @@ class Embedder:
         resampled to 22050 Hz mono) or of a mono waveform already at 22050 Hz."""
         return self._run(audio_or_path)["embedding"].numpy()
 
-    def _run(self, audio_or_path):
+    def _run(self, audio_or_path) -> dict:
         if isinstance(audio_or_path, (str, os.PathLike)):
             y = load_audio(audio_or_path, sr=self.sample_rate)
         else:
             y = _checked(audio_or_path)
-        return self._model.embed_waveform(tf.constant(y))
+        if len(y) <= STREAM_SAMPLES:
+            return self._model.embed_waveform(tf.constant(y))
+        # long recording: the graph would hold every STFT frame (n_fft floats each);
+        # streamed numpy features (same values, docs/features.md) + embed_windows instead
+        windows = extract_windows(y, self.features)  # (n_windows, frames, bins)
+        emb = np.concatenate([self.embed_windows(windows[i:i + WINDOW_BATCH])
+                              for i in range(0, len(windows), WINDOW_BATCH)])
+        return {"embedding": tf.constant(emb.mean(0)), "window_embeddings": tf.constant(emb)}
 
     def embed_many(self, paths, progress: bool | None = None, workers: int = 2
                    ) -> tuple[dict, dict]:

@@ -6,7 +6,7 @@ import pytest
 
 from singer_zoo.data.damp import DAMP_BALANCED_SONGS, damp_balanced_split, read_damp
 from singer_zoo.data.manifest import Manifest, Recording
-from singer_zoo.errors import ManifestError
+from singer_zoo.errors import ConfigError, ManifestError
 
 
 def _damp(tmp_path, counts, song_col="arrangement", make_audio=True):
@@ -110,13 +110,13 @@ def test_other_6_4_split_and_case_insensitive_names():
 
 @pytest.mark.parametrize("kw, problem", [
     ({"train_songs": ["one call away", "not a song"]}, "not in the song list"),
-    ({"validation_songs": DAMP_BALANCED_SONGS[:4]}, "in both train and validation"),
+    ({"validation_songs": DAMP_BALANCED_SONGS[:4]}, "validation song 'one call away' is also a train song"),
     ({"test_songs": DAMP_BALANCED_SONGS[:4]}, "must be one of the last 4"),
     ({"train_songs": DAMP_BALANCED_SONGS[-2:]}, "must be one of the first songs"),
     ({"train_songs": []}, "train songs are empty"),
 ])
 def test_split_validation(kw, problem):
-    with pytest.raises(ManifestError, match=problem):
+    with pytest.raises(ConfigError, match=problem):
         damp_balanced_split(_balanced([[0]]), **kw)
 
 

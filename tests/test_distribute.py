@@ -51,6 +51,17 @@ def test_multiworker_without_tf_config_is_a_clear_error(monkeypatch):
         D.make_strategy("multiworker")
 
 
+def test_cli_reports_a_bad_tf_config_in_one_line(monkeypatch, tmp_path, capsys):
+    from singer_zoo.cli import main
+
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}}')
+    args = ["train", "t1_cnn_shallow_max", "--data", str(tmp_path / "m.csv"), "--out",
+            str(tmp_path / "run"), "--strategy", "multiworker"]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        "singer-zoo: error: TF_CONFIG: 'task.type' must be one of ['worker'], got None")
+
+
 def test_make_strategy_names(tmp_path):
     with pytest.raises(UnknownNameError, match="default, mirrored, multiworker"):
         D.make_strategy("tpu")

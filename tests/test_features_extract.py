@@ -9,9 +9,10 @@ import soundfile as sf
 
 from singer_zoo.audio import load_audio
 from singer_zoo.config import FeatureConfig
-from singer_zoo.errors import (AudioFileNotFound, EmptyAudioFile, InvalidSamplesError,
+from singer_zoo.errors import (AudioFileNotFound, ConfigError, EmptyAudioFile, InvalidSamplesError,
                                SilentAudioError)
 from singer_zoo.features import build_frontend, chop, extract_features, extract_windows
+from singer_zoo.features import extract
 from singer_zoo.features.extract import stream_power
 
 SR = 22050
@@ -40,12 +41,13 @@ def test_streamed_equals_whole_waveform(frontend, seconds, block):
     assert np.abs(got - want).max() <= TOL_DB[frontend]
 
 
-def test_power_blocks_of_any_sizes_give_the_same_frames():
+def test_power_blocks_of_any_sizes_give_the_same_frames(monkeypatch):
     cfg = FeatureConfig()
     y = sung(3.0)
     cuts = [0, 1, 700, 3000, 3001, 40000, len(y)]
-    ragged = stream_power([y[a:b] for a, b in zip(cuts, cuts[1:])], cfg)
     one = stream_power([y], cfg)
+    monkeypatch.setattr(extract, "CHUNK_FRAMES", 7)  # many TF calls per block
+    ragged = stream_power([y[a:b] for a, b in zip(cuts, cuts[1:])], cfg)
     assert ragged.shape == one.shape == (1 + len(y) // 512, 96)
     np.testing.assert_allclose(ragged, one, rtol=1e-4, atol=1e-9)
 
@@ -90,3 +92,8 @@ def test_missing_file(tmp_path):
 def test_bad_waveforms(bad, error, message):
     with pytest.raises(error, match=f"<waveform>: .*{message}"):
         extract_features(bad)
+
+
+def test_block_seconds_must_be_positive():
+    with pytest.raises(ConfigError, match="block_seconds"):
+        extract_features(sung(1.0), block_seconds=0)

@@ -1,5 +1,7 @@
 """Mel front end: golden comparison with librosa, output contract, dB reference, tf.data."""
 import dataclasses
+import subprocess
+import sys
 
 import librosa
 import numpy as np
@@ -113,3 +115,18 @@ def test_works_in_tf_data_map(mel):
 def test_config_round_trip(mel):
     clone = MelSpectrogram.from_config(mel.get_config())
     assert clone.features == mel.features and clone.name == "mel"
+
+
+def test_power_to_db_np_in_place():
+    power = np.array([[1.0, 1e-3], [1e-7, 0.0]], np.float32)
+    out = power_to_db_np(power, 60.0, out=power)
+    assert out is power
+    np.testing.assert_allclose(power, [[60.0, 30.0], [0.0, 0.0]], atol=1e-4)
+
+
+def test_package_import_leaves_handcrafted_features_lazy():
+    code = ("import sys, singer_zoo.features as f; "
+            "assert 'singer_zoo.features.handcrafted' not in sys.modules; "
+            "assert callable(f.handcrafted_features); "
+            "assert 'singer_zoo.features.handcrafted' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

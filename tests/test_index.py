@@ -47,7 +47,15 @@ def test_folder_source_and_cli(setup, tmp_path, capsys):
                  "--out", str(tmp_path / "i")]) == 0
     assert "indexed 6 recordings" in capsys.readouterr().out
     probe = sorted(audio.glob("*.wav"))[2]
-    assert main(["index", "query", str(tmp_path / "i"), str(probe), "-k", "2"]) == 0
+    moved = tmp_path / "moved_model"  # --model: the export moved after the build
+    model.rename(moved)
+    try:
+        assert main(["index", "query", str(tmp_path / "i"), str(probe), "-k", "2"]) == 2
+        assert "unknown exported model" in capsys.readouterr().err
+        assert main(["index", "query", str(tmp_path / "i"), str(probe), "-k", "2",
+                     "--model", str(moved)]) == 0
+    finally:
+        moved.rename(model)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("# rank") and len(lines) == 3
     assert lines[1].split("\t")[-1] == str(probe.resolve())

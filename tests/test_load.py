@@ -48,7 +48,7 @@ def test_bad_waveforms_are_typed_errors(embedder):
         embedder.embed(np.zeros(0, np.float32))
 
 
-def test_embed_many_reports_bad_files(embedder, write_audio, tmp_path):
+def test_embed_many_reports_bad_files(embedder, write_audio, tmp_path, capsys):
     good = [write_audio(f"g{i}.wav", voice(4.0, singer=i), SR) for i in range(2)]
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_text("not audio at all")
@@ -59,6 +59,8 @@ def test_embed_many_reports_bad_files(embedder, write_audio, tmp_path):
     np.testing.assert_allclose(ok[good[1]], embedder.embed(good[1]), atol=1e-6)
     with pytest.raises(CorruptAudioFile):
         embedder.embed(corrupt)
+    embedder.embed_many(good, progress=True)  # the Keras progress bar
+    assert "2/2" in capsys.readouterr().out
 
 
 def test_similarity_is_exp_of_negative_squared_distance():
@@ -97,3 +99,14 @@ def test_tampered_export_is_refused(model_dir, tmp_path, tamper):
         match = "no 'files' table"
     with pytest.raises(IntegrityError, match=match):
         singer_zoo.load(folder)
+
+
+def test_long_recordings_stream_to_the_same_embedding(embedder, monkeypatch):
+    y = voice(12.0, singer=4, seed=2)
+    whole = embedder.window_embeddings(y)
+    monkeypatch.setattr(inference, "STREAM_SAMPLES", 5 * SR)
+    monkeypatch.setattr(inference, "WINDOW_BATCH", 2)
+    streamed = embedder.window_embeddings(y)
+    assert streamed.shape == whole.shape == (6, 16)
+    np.testing.assert_allclose(streamed, whole, atol=1e-4)
+    np.testing.assert_allclose(embedder.embed(y), whole.mean(0), atol=1e-4)

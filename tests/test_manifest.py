@@ -4,7 +4,7 @@ import os
 import pytest
 
 from singer_zoo.data.manifest import Manifest, Recording, read_manifest
-from singer_zoo.errors import ManifestError
+from singer_zoo.errors import ConfigError, ManifestError
 
 
 def _write(tmp_path, text, files=()):
@@ -100,7 +100,7 @@ def test_filter_subset_and_slicing(tmp_path):
     assert len(man.filter(lambda r: r.song != "song1")) == 4
     assert [r.recording for r in man.subset([5, 0])] == ["b2", "a0"]
     assert isinstance(man[1:3], Manifest) and len(man[1:3]) == 2
-    with pytest.raises(ManifestError, match="unknown field"):
+    with pytest.raises(ConfigError, match="unknown field"):
         man.filter(artist="x")
 
 

@@ -30,6 +30,11 @@ def _locate(fs):
 
 def test_window_index_follows_chop():
     fs = _random_set()
+    rng = np.random.default_rng(0)  # _random_set's inputs, drawn again
+    for f, n in zip(fs.features, (40, 10, 24, 30)):  # views of one matrix, values kept
+        assert np.array_equal(f, rng.random((n, 8), np.float32) * 60)
+        assert np.shares_memory(f, fs.frames)
+    assert fs.frames.shape == (40 + 16 + 24 + 30, 8)  # the 10-frame one padded to 16
     # 40 frames: 1 + (40 - 16) // 4 = 7 windows; 10 frames: padded to one window
     assert [int((fs.window_index[:, 0] == i).sum()) for i in range(4)] == [7, 1, 3, 4]
     for i in range(4):
@@ -39,6 +44,15 @@ def test_window_index_follows_chop():
     assert [r.recording for r in sub.recordings] == ["r2", "r0"] and sub.n_windows == 10
     with pytest.raises(ConfigError, match="shape"):
         FeatureSet([np.zeros((20, 5))], [Recording("/x/a.wav", "a")], SMALL)
+
+
+def test_frames_tensor_shares_memory():
+    fs = _random_set()
+    assert fs.frames.ctypes.data % 64 == 0  # TF's alignment for a shared buffer
+    t = fs.frames_tensor()
+    assert t is fs.frames_tensor() and t.shape == fs.frames.shape
+    fs.frames[3, 2] = -7.0  # no copy: the tensor sees numpy's change
+    assert float(t[3, 2]) == -7.0
 
 
 def test_encode_labels():

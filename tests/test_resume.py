@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import keras
 import numpy as np
 import pytest
 
+from singer_zoo.data import Manifest, generate_corpus, read_manifest
+from singer_zoo.registry import get_config
 from singer_zoo.training.callbacks import PaperEarlyStopping, RunBackup, trim_csv
 
 
@@ -93,6 +102,27 @@ def test_early_stopping_state_survives_resume(tmp_path):
     assert len(es.best_weights) == len(model.get_weights())
 
 
+def test_a_checkpoint_damaged_by_a_kill_falls_back_or_starts_over(tmp_path, caplog):
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, 8, interrupt_at=5)
+    backup = tmp_path / "backup"
+    # killed while writing epoch 5's metadata: the previous checkpoint (epoch 4) is used
+    (backup / "training_metadata.json").write_text('{"epoch": 5, "ba')
+    _, es, cb = _fit(tmp_path, 8)
+    assert cb.initial_epoch == 4 and _epochs(tmp_path / "history.csv") == list(range(8))
+    # killed during the very first save: no usable checkpoint, the run starts over
+    shutil.rmtree(backup)
+    (tmp_path / "history.csv").unlink()
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, 8, interrupt_at=1)
+    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    assert not (backup / "latest.weights.h5.bkp").exists()
+    with caplog.at_level("WARNING"):
+        _, _, cb = _fit(tmp_path, 3)
+    assert cb.initial_epoch == 0 and "starting the run over" in caplog.text
+    assert _epochs(tmp_path / "history.csv") == [0, 1, 2]
+
+
 def test_trim_csv_keeps_rows_before_the_restored_epoch(tmp_path):
     p = tmp_path / "history.csv"
     p.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
@@ -110,3 +140,53 @@ def test_early_stopping_is_silent_on_epochs_without_validation():
         warnings.simplefilter("error")
         es.on_epoch_end(0, {"loss": 1.0})
     assert es.best is None and es.wait == 0
+
+
+CLI = [sys.executable, "-c", "import sys; from singer_zoo.cli import main; sys.exit(main())"]
+
+
+@pytest.mark.slow
+def test_killed_cli_run_resumes_where_it_stopped(tmp_path):
+    """kill -9 `singer-zoo train` after its first checkpoint, run the same command again:
+    it continues from the checkpoint (history.csv is continued, not restarted) and finishes;
+    a third run only reports that the run is done."""
+    corpus = read_manifest(generate_corpus(tmp_path / "corpus", n_singers=3, n_songs=3,
+                                           seconds=6, seed=2))
+    manifest = Manifest.from_records(
+        [dataclasses.replace(r, split="validation" if r.song == "song02" else "train")
+         for r in corpus], tmp_path).write(tmp_path / "manifest.csv")
+    get_config("t1_cnn_shallow_max").replace(
+        arch={"stem_filters": 4, "stages": ((8,),), "stem_kernel": 3, "kernel": 3,
+              "dense_units": 16, "dense_layers": 1},
+        features={"window_frames": 64, "window_hop_frames": 32},
+        train={"max_epochs": 12, "validation_every": 2, "steps_per_epoch": 6, "batch_size": 4}
+    ).to_yaml(tmp_path / "tiny.yaml")
+    run = tmp_path / "run"
+    cmd = CLI + ["train", str(tmp_path / "tiny.yaml"), "--data", str(manifest), "--out",
+                 str(run), "--cache", str(tmp_path / "cache"), "--verbose", "2"]
+    state = run / "backup" / "training_metadata.json"  # Keras writes it last
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not state.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL, "the first run ended before it was killed"
+    assert not (run / "metrics.json").exists()
+    done_before = _epochs(run / "history.csv")
+    assert 1 <= len(done_before) < 12
+
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Epoch 1/12" not in second.stdout  # resumed, not restarted
+    assert _epochs(run / "history.csv") == list(range(12))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 12 and metrics["finished"]
+    assert not (run / "backup").exists()
+
+    third = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0 and "already finished" in third.stdout
+    assert "Epoch" not in third.stdout

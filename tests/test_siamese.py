@@ -70,7 +70,8 @@ def test_siamese_variable_length_and_fixed_length():
 
 def test_siamese_trains_the_shared_weights(tmp_path):
     model = build_siamese(TINY)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=ContrastiveLoss(1.0))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=ContrastiveLoss(1.0),
+                  jit_compile=False)
     a, b = _windows(8), _windows(8)
     y = np.array([1, 0] * 4, "float32")
     before = [w.copy() for w in model.embedder.get_weights()]

@@ -154,7 +154,7 @@ def test_classifier_trains_and_writes_the_run_dir(classifier_run):
     assert hist["loss"][-1] < hist["loss"][0]  # learns
     assert "accuracy" in metrics["final_train"]
     assert json.loads((result.run_dir / "run.json").read_text()) == {
-        "task": "classifier", "class_names": classes}
+        "task": "classifier", "class_names": classes, "mixed_precision": False}
     model = keras.saving.load_model(result.best_model_path)
     x = train_data.features.windows(np.arange(3))
     assert model.predict(x, verbose=0).shape == (3, 4)
@@ -258,3 +258,50 @@ def test_cli_strategies_match_the_training_module():
     from singer_zoo.training.distribute import STRATEGIES
 
     assert cli_train.STRATEGIES == STRATEGIES
+
+
+def test_mixed_precision_run_uses_float16_compute_and_loss_scaling(corpus, tmp_path,
+                                                                   monkeypatch):
+    """The GPU path, forced on CPU: built and compiled under mixed_float16, policy restored."""
+    import singer_zoo.training.distribute as dist
+    import singer_zoo.training.trainer as trainer
+
+    monkeypatch.setattr(dist, "has_gpu", lambda: True)
+    monkeypatch.setattr(trainer, "has_gpu", lambda: True)
+    built = {}
+    compile_model = trainer.compile_model
+
+    def spy(cfg, n):
+        built["model"] = compile_model(cfg, n)
+        return built["model"]
+
+    monkeypatch.setattr(trainer, "compile_model", spy)
+    cfg = tiny_config("t1_cnn_shallow_average", max_epochs=1, validation_every=1,
+                      steps_per_epoch=2)
+    train_data, val_data, classes, _ = _split(corpus, cfg)
+    result = train(cfg, train_data, val_data, tmp_path / "run", class_names=classes,
+                   mixed_precision=True, verbose=0)
+    model = built["model"]
+    assert model.get_layer("backbone").layers[-1].compute_dtype == "float16"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["mixed_precision"]
+    assert np.isfinite(result.metrics["best_val_loss"])
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_load_split_errors_name_the_problem(corpus, tmp_path):
+    manifest, cache = corpus
+    cfg = tiny_config("t1_cnn_shallow_average")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"no usable validation recordings \(1 selected, "
+                                          r"1 unreadable\)"):
+        load_split(cfg, manifest, [Recording(str(bad), "singer00")], cache_dir=cache)
+    train_recs = manifest.filter(singer=("singer00", "singer01"))
+    with pytest.raises(ConfigError, match=r"without training recordings: \['singer03'\]"):
+        load_split(cfg, train_recs, manifest.filter(singer="singer03"), cache_dir=cache)
+    # the embedder only needs same/different labels: unseen validation singers are fine
+    siamese = tiny_config("t2_cnn_shallow_max")
+    _, val, classes, _ = load_split(siamese, train_recs, manifest.filter(singer="singer03"),
+                                    cache_dir=cache)
+    assert classes[-1] == "singer03" and set(val.labels) == {2}

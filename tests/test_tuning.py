@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import keras_tuner as kt
@@ -13,7 +14,7 @@ import yaml
 
 from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.tuning.search import make_tuner, tuner_role
-from singer_zoo.tuning.space import HYPERPARAMETERS, load_space, parse_fixed, space_from_dict
+from singer_zoo.tuning.space import load_space, parse_fixed, space_from_dict
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE = REPO / "zoo_configs" / "search_spaces" / "default.yaml"
@@ -116,6 +117,8 @@ def test_entries_declare_the_matching_keras_tuner_hyperparameters():
     ({"stage_filters": {"choice": [8, 12]}, "cardinality": {"choice": [2, 4]}},
      "cardinality=4, stage_filters=12"),  # (the YAML writer sorts the keys)
     ({"num_stages": {"int": [1, 5]}}, "num_stages=5"),
+    ({"aggregation": {"choice": ["max", "none"]},  # checked although inactive in the base
+      "dropout": {"choice": [0.1, 2.0], "when": {"aggregation": "none"}}}, "dropout=2.0"),
 ])
 def test_bad_entries_raise_config_error_naming_file_and_key(tmp_path, hyperparameters,
                                                             message):
@@ -255,6 +258,8 @@ def test_make_tuner_rejects_unknown_tuners_and_budgets(tmp_path):
         make_tuner("spearmint", hm, space, tmp_path, 3)
     with pytest.raises(ConfigError, match="max_trials"):
         make_tuner("random", hm, space, tmp_path, 0)
+    with pytest.raises(ConfigError, match="hyperband needs at least 2 epochs"):
+        make_tuner("hyperband", hm, space.with_trial_budget(max_epochs=1), tmp_path, 3)
     hyperband = make_tuner("hyperband", hm, space, tmp_path / "hb", 4)
     assert hyperband.oracle.max_trials == 4 and hyperband.oracle.max_epochs == 2
 
@@ -300,15 +305,33 @@ def test_a_different_space_in_the_same_directory_is_refused(tmp_path, corpus):
     manifest, cache = corpus
     space_file = write_space(tmp_path / "space.yaml", tiny_space("siamese"))
     out = tmp_path / "search"
-    (out).mkdir()
     from singer_zoo.tuning.search import prepare_out_dir
 
-    prepare_out_dir(out, load_space(space_file), overwrite=False)
-    with pytest.raises(ConfigError, match="different space .*hyperparameters"):
+    prepare_out_dir(out, load_space(space_file), "random", overwrite=False)
+    with pytest.raises(ConfigError, match=r"different space or tuner \(differs in "
+                                          r"hyperparameters\)"):
         tune([space_file, "--data", manifest, "--out", out, "--max-trials", "1",
-              "--fixed", "aggregation=max"])
-    prepare_out_dir(out, load_space(space_file, {"aggregation": "max"}), overwrite=True)
+              "--tuner", "random", "--fixed", "aggregation=max"])
+    with pytest.raises(ConfigError, match=r"\(differs in tuner\)"):
+        tune([space_file, "--data", manifest, "--out", out, "--max-trials", "1",
+              "--tuner", "hyperband"])
+    (out / "search").mkdir()
+    (out / "search" / "oracle.json").write_text("{}")  # an old keras-tuner project
+    prepare_out_dir(out, load_space(space_file, {"aggregation": "max"}), "random",
+                    overwrite=True)
     assert load_space(out / "space.yaml").spec("aggregation").kind == "fixed"
+    assert not (out / "search").exists()
+
+
+def test_the_cli_reports_bad_spaces_as_one_line_errors(tmp_path, capsys):
+    from singer_zoo.cli import main
+
+    bad = write_space(tmp_path / "bad.yaml", tiny_space(dense_units={"int": [64, 8]}))
+    assert main(["tune", str(bad), "--data", str(tmp_path / "m.csv"), "--out",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("singer-zoo: error: ") and "hyperparameters.dense_units" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_classifier_search_with_bayesian_optimisation_and_fixed_values(tmp_path, corpus):
@@ -328,3 +351,33 @@ def test_classifier_search_with_bayesian_optimisation_and_fixed_values(tmp_path,
     cfg = get_config(out / "best_config.yaml")
     assert cfg.train.task == "classifier"
     assert (cfg.arch.aggregation, cfg.arch.dense_units) == ("attention", 16)
+
+
+@pytest.mark.slow
+def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path, corpus):
+    """max_epochs 3, factor 3: three 1-epoch trials, then the best one trained on to epoch 3
+    from its checkpoint (hp "tuner/trial_id"); keras-tuner's own values stay out of the
+    config."""
+    from singer_zoo.registry import get_config
+
+    manifest, cache = corpus
+    space_file = write_space(tmp_path / "space.yaml", tiny_space("siamese"))
+    out = tmp_path / "search"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert tune([space_file, "--data", manifest, "--out", out, "--tuner", "hyperband",
+                     "--max-trials", "4", "--epochs-per-trial", "3", "--verbose", "0",
+                     "--cache", cache]) == 0
+    skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+    assert not skipped  # weights AND optimizer state restored
+    trials = [json.loads(p.read_text()) for p in (out / "search").glob("trial_*/trial.json")]
+    assert len(trials) == 4 and all(t["status"] == "COMPLETED" for t in trials)
+    continued = [t for t in trials if "tuner/trial_id" in t["hyperparameters"]["values"]]
+    assert len(continued) == 1
+    values = continued[0]["hyperparameters"]["values"]
+    assert (values["tuner/initial_epoch"], values["tuner/epochs"]) == (1, 3)
+    first = next(t for t in trials if t["trial_id"] == values["tuner/trial_id"])
+    assert first["hyperparameters"]["values"]["learning_rate"] == values["learning_rate"]
+    cfg = get_config(out / "best_config.yaml")
+    assert cfg.train.max_epochs == 50 and cfg.arch.aggregation in ("max", "average",
+                                                                  "attention")

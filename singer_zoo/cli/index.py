@@ -21,11 +21,15 @@ def register(subparsers) -> None:
     a = sub.add_parser("add", help="add recordings to an index without rebuilding")
     a.add_argument("index", metavar="INDEX")
     a.add_argument("files", nargs="+", metavar="FILE")
+    a.add_argument("--model", metavar="NAME_OR_PATH", help="exported model, if not the one "
+                   "the index was built with (e.g. moved)")
     a.set_defaults(func=run_add)
     q = sub.add_parser("query", help="the nearest performances to a recording")
     q.add_argument("index", metavar="INDEX")
     q.add_argument("audio", metavar="AUDIO")
     q.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    q.add_argument("--model", metavar="NAME_OR_PATH", help="exported model, if not the one "
+                   "the index was built with (e.g. moved)")
     q.set_defaults(func=run_query)
 
 
@@ -46,7 +50,7 @@ def run_build(args) -> int:
 def run_add(args) -> int:
     from singer_zoo import index
 
-    ids, failed = index.add(args.index, args.files)
+    ids, failed = index.add(args.index, args.files, args.model)
     _report(failed)
     print(f"added {len(ids)} recordings to {args.index} ({len(failed)} skipped)")
     return 0
@@ -55,7 +59,7 @@ def run_add(args) -> int:
 def run_query(args) -> int:
     from singer_zoo import index
 
-    hits = index.query(args.index, args.audio, args.k)
+    hits = index.query(args.index, args.audio, args.k, args.model)
     print("# rank\tdistance\tid\tsinger\tsong\tpath")
     for rank, h in enumerate(hits, 1):
         print(f"{rank}\t{h.distance:.4f}\t{h.id}\t{h.singer or '-'}\t{h.song or '-'}\t{h.path}")

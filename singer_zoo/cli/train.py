@@ -34,7 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 compute on GPU (ignored without a GPU)")
     p.add_argument("--cache", metavar="DIR", help="feature cache folder")
-    p.add_argument("--workers", type=int, default=2, help="feature extraction threads")
+    p.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="feature extraction threads (default 2)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard an existing run in RUN_DIR and start over")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -72,7 +73,7 @@ def run(args) -> int:
     train_recs, val_recs = select_recordings(manifest, cfg.train.task, args.fold)
     train_data, val_data, classes, failed = load_split(
         cfg, train_recs, val_recs, cache_dir=args.cache, workers=args.workers)
-    for item, message in failed.items():
+    for message in failed.values():
         print(f"skipped {message}", file=sys.stderr)
     result = train(cfg, train_data, val_data, args.out, class_names=classes,
                    strategy=strategy, mixed_precision=args.mixed_precision,

@@ -27,11 +27,13 @@ def register(subparsers) -> None:
     p.add_argument("--steps-per-epoch", type=int, metavar="N",
                    help="override the space's train.steps_per_epoch for each trial")
     p.add_argument("--fixed", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
-                   help="fix hyperparameters, e.g. --fixed aggregation=attention block=vanilla")
+                   help="fix hyperparameters (hp.Fixed), e.g. --fixed aggregation=attention "
+                        "block=vanilla; put SPACE before it")
     p.add_argument("--fold", type=int, default=0, metavar="K",
                    help="cross-validation fold for classifiers without a split column")
     p.add_argument("--cache", metavar="DIR", help="feature cache folder")
-    p.add_argument("--workers", type=int, default=2, help="feature extraction threads")
+    p.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="feature extraction threads (default 2)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard an existing search in DIR and start over")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from singer_zoo.data.manifest import Manifest, Recording, _listed
-from singer_zoo.errors import ManifestError
+from singer_zoo.errors import ConfigError, ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -87,23 +87,25 @@ def _norm(song: str) -> str:
 
 def _check_sides(sides: dict, songs: Sequence[str]) -> None:
     """Validate a split: non-empty, disjoint, from `songs`; train/validation from all but
-    the last 4 songs, test from the last 4."""
+    the last 4 songs, test from the last 4. Raises ConfigError."""
     known = {_norm(s) for s in songs}
     first, last = {_norm(s) for s in songs[:-4]}, {_norm(s) for s in songs[-4:]}
     seen = {}
     for side, names in sides.items():
         if not names:
-            raise ManifestError("<split>", f"{side} songs are empty")
+            raise ConfigError(f"damp_balanced_split: {side} songs are empty")
         for s in names:
             n = _norm(s)
+            problem = None
             if n not in known:
-                raise ManifestError("<split>", f"{side} song {s!r} is not in the song list "
-                                               f"({', '.join(songs)})")
-            if n not in (last if side == "test" else first):
-                where = "the last 4" if side == "test" else "the first songs (not the last 4)"
-                raise ManifestError("<split>", f"{side} song {s!r} must be one of {where}")
-            if n in seen:
-                raise ManifestError("<split>", f"song {s!r} is in both {seen[n]} and {side}")
+                problem = f"is not in the song list ({', '.join(songs)})"
+            elif n not in (last if side == "test" else first):
+                problem = "must be one of " + ("the last 4" if side == "test"
+                                               else "the first songs (not the last 4)")
+            elif n in seen:
+                problem = f"is also a {seen[n]} song"
+            if problem:
+                raise ConfigError(f"damp_balanced_split: {side} song {s!r} {problem}")
             seen[n] = side
 
 
@@ -116,11 +118,14 @@ def damp_balanced_split(manifest: Manifest, train_songs: Sequence[str] | None = 
 
     Defaults are the paper's split of `songs`: first 6 / next 4 / last 4. Song names match
     case-insensitively. Where a singer has several performances of one song, the one with the
-    smallest recording id is kept and a warning says how many were dropped.
+    smallest recording id is kept and a warning says how many were dropped. An invalid
+    split (empty, overlapping, unknown songs, test songs not among the last 4) raises
+    ConfigError.
     """
     songs = list(songs)
     if len(songs) < 6:
-        raise ManifestError("<split>", f"the song list needs at least 6 songs, got {songs}")
+        raise ConfigError(f"damp_balanced_split: the song list needs at least 6 songs, "
+                          f"got {songs}")
     rest = songs[:-4]
     sides = {"train": list(train_songs if train_songs is not None else rest[:-4]),
              "validation": list(validation_songs if validation_songs is not None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from singer_zoo.errors import ManifestError
+from singer_zoo.errors import ConfigError, ManifestError
 
 REQUIRED = ("path", "singer")
 OPTIONAL = ("song", "recording", "split")
@@ -86,7 +86,7 @@ class Manifest(Sequence):
         may also be a list/tuple/set of accepted values: `m.filter(singer=("a", "b"))`."""
         unknown = [k for k in equals if k not in {f.name for f in dataclasses.fields(Recording)}]
         if unknown:
-            raise ManifestError(self.root, f"filter: unknown field(s) {unknown}")
+            raise ConfigError(f"Manifest.filter: unknown field(s) {unknown}")
 
         def keep(r: Recording) -> bool:
             for k, v in equals.items():

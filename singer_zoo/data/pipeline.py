@@ -8,7 +8,7 @@
 
 Windows are cut when a batch is assembled, by a `tf.gather` in the tf.data graph from one
 (total frames, bins) matrix, so overlapping windows are never all held in memory: the
-FeatureSet holds one copy of the frames and each dataset one more (a TF constant). Only
+FeatureSet holds one copy of the frames, which its datasets share with numpy (DLPack). Only
 window indices are shuffled or sampled: by tf.data's seeded shuffle for windows, by a seeded
 numpy generator for pairs; both reproducible.
 """
@@ -42,7 +42,16 @@ def encode_labels(values) -> tuple[np.ndarray, list]:
     return codes.astype(np.int32), classes.tolist()
 
 
-@dataclass
+def _aligned_zeros(shape: tuple) -> np.ndarray:
+    """float32 zeros whose data starts on a 64-byte boundary, as TF requires of a tensor
+    buffer it shares with numpy (see FeatureSet.frames_tensor)."""
+    nbytes = int(np.prod(shape)) * 4
+    buf = np.zeros(nbytes + 64, np.uint8)
+    start = -buf.ctypes.data % 64
+    return buf[start:start + nbytes].view(np.float32).reshape(shape)
+
+
+@dataclass(eq=False)  # identity equality: comparing arrays element-wise is not meant
 class FeatureSet:
     """Per-recording feature matrices and the index of their windows.
 
@@ -58,6 +67,7 @@ class FeatureSet:
     window_index: np.ndarray = field(init=False, repr=False)
     window_rows: np.ndarray = field(init=False, repr=False)
     frames: np.ndarray = field(init=False, repr=False)  # (total frames, bins)
+    _tensor: tf.Tensor | None = field(init=False, repr=False)
 
     def __post_init__(self):
         if len(self.features) != len(self.recordings):
@@ -65,24 +75,22 @@ class FeatureSet:
                               f"{len(self.recordings)} recordings")
         w, hop, bins = self.config.window_frames, self.config.window_hop_frames, \
             self.config.n_bins
-        parts, index, rows, offset = [], [], [], 0
         for i, f in enumerate(self.features):
-            f = np.asarray(f, dtype=np.float32)
-            if f.ndim != 2 or f.shape[1] != bins:
+            if np.ndim(f) != 2 or np.shape(f)[1] != bins:
                 raise ConfigError(f"FeatureSet: features of {self.recordings[i].path} have "
-                                  f"shape {f.shape}, expected (frames, {bins})")
-            parts += [f, np.zeros((max(w - len(f), 0), bins), np.float32)]
-            starts = np.arange(feats.n_windows(len(f), self.config)) * hop
+                                  f"shape {np.shape(f)}, expected (frames, {bins})")
+        lengths = [len(f) for f in self.features]
+        begin = np.cumsum([0] + [max(n, w) for n in lengths])  # short ones padded to w
+        self.frames = _aligned_zeros((int(begin[-1]), bins))
+        index = [np.zeros((0, 2), np.int64)]
+        for i, f in enumerate(self.features):
+            self.frames[begin[i]:begin[i] + len(f)] = f
+            starts = np.arange(feats.n_windows(len(f), self.config), dtype=np.int64) * hop
             index.append(np.stack([np.full_like(starts, i), starts], axis=1))
-            rows.append(offset + starts)
-            offset += len(f) + len(parts[-1])
-        self.frames = np.concatenate(parts) if parts else np.zeros((0, bins), np.float32)
-        begin = np.cumsum([0] + [len(p) for p in parts])[0::2]
-        self.features = [self.frames[b:b + len(f)] for b, f in zip(begin, parts[0::2])]
-        self.window_index = np.concatenate(index).astype(np.int64) if index \
-            else np.zeros((0, 2), np.int64)
-        self.window_rows = np.concatenate(rows).astype(np.int64) if rows \
-            else np.zeros(0, np.int64)
+        self.features = [self.frames[b:b + n] for b, n in zip(begin, lengths)]
+        self.window_index = np.concatenate(index)
+        self.window_rows = begin[self.window_index[:, 0]] + self.window_index[:, 1]
+        self._tensor = None
 
     @property
     def n_recordings(self) -> int:
@@ -91,6 +99,12 @@ class FeatureSet:
     @property
     def n_windows(self) -> int:
         return len(self.window_index)
+
+    def frames_tensor(self) -> tf.Tensor:
+        """`frames` as a TF tensor sharing its memory (DLPack, no copy); made once."""
+        if self._tensor is None:
+            self._tensor = tf.experimental.dlpack.from_dlpack(self.frames.__dlpack__())
+        return self._tensor
 
     def windows(self, indices) -> np.ndarray:
         """(len(indices), window_frames, bins) float32: the windows at these indices."""
@@ -173,10 +187,11 @@ def load_feature_set(manifest: Manifest, feature_cfg: FeatureConfig | None = Non
 
 def _gatherer(fs: FeatureSet):
     """A graph function: first rows (batch,) -> windows (batch, window_frames, bins), cut
-    from one constant copy of the frame matrix (no Python, runs in parallel)."""
-    frames = tf.constant(fs.frames)  # (total frames, bins)
+    from the frame matrix (no Python, runs in parallel)."""
+    frames = fs.frames_tensor()  # (total frames, bins)
     offsets = tf.range(fs.config.window_frames, dtype=tf.int64)
 
+    @tf.autograph.experimental.do_not_convert
     def gather(rows):
         idx = tf.expand_dims(rows, 1) + tf.expand_dims(offsets, 0)  # (batch, window_frames)
         return tf.gather(frames, idx)  # (batch, window_frames, bins)
@@ -206,8 +221,8 @@ def window_dataset(feature_set: FeatureSet, labels, batch_size: int = 32,
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=repeat)
-    ds = ds.map(lambda rows, y: (gather(rows), y), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
+    ds = ds.map(lambda rows, y: (gather(rows), y),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -224,36 +239,47 @@ def pair_dataset(feature_set: FeatureSet, singer_labels, batch_size: int = 32,
     if batch_size < 2 or batch_size % 2:
         raise ConfigError(f"pair_dataset: batch_size must be even and >= 2, got {batch_size}")
     win_labels = feature_set.window_labels(singer_labels)
-    win_rec = feature_set.window_index[:, 0]
-    singers = np.unique(win_labels)
-    by_singer = {s: np.flatnonzero(win_labels == s) for s in singers}
-    pairable = [s for s in singers if len(by_singer[s]) >= 2]
-    if len(singers) < 2 or not pairable:
+    # windows grouped by singer; within a singer each recording's windows stay contiguous
+    order = np.argsort(win_labels, kind="stable")
+    _, s_start, s_count = np.unique(win_labels[order], return_index=True, return_counts=True)
+    rec = feature_set.window_index[order, 0]
+    recs, r_start, r_count = np.unique(rec, return_index=True, return_counts=True)
+    block_lo = np.zeros(feature_set.n_recordings, np.int64)
+    block_n = np.zeros(feature_set.n_recordings, np.int64)
+    block_lo[recs], block_n[recs] = r_start, r_count
+    block_lo, block_n = block_lo[rec], block_n[rec]  # per sorted position: its recording
+    pairable = np.flatnonzero(s_count >= 2)
+    n_singers = len(s_count)
+    if n_singers < 2 or not len(pairable):
         raise ConfigError("pair_dataset: needs at least 2 singers and one singer with 2 "
-                          f"windows; got {len(singers)} singer(s)")
+                          f"windows; got {n_singers} singer(s)")
     half, passes = batch_size // 2, itertools.count()
 
-    def same_pair(rng, s):
-        wins = by_singer[s]
-        a = rng.choice(wins)
-        other = wins[win_rec[wins] != win_rec[a]]  # other recordings of this singer
-        if other.size == 0:
-            other = wins[wins != a]
-        return a, rng.choice(other)
+    def same_pairs(rng):
+        si = rng.choice(pairable, half)
+        start, count = s_start[si], s_count[si]
+        a = start + rng.integers(0, count)
+        # exclude a's recording if the singer has others, else just window a itself
+        several = block_n[a] < count
+        ex_lo, ex_n = np.where(several, block_lo[a], a), np.where(several, block_n[a], 1)
+        j = start + rng.integers(0, count - ex_n)
+        return a, np.where(j >= ex_lo, j + ex_n, j)  # skip over the excluded block
 
-    def batches():  # window indices only; the windows are gathered in the graph
+    def different_pairs(rng):
+        s1 = rng.integers(0, n_singers, half)
+        s2 = (s1 + rng.integers(1, n_singers, half)) % n_singers  # != s1
+        return (s_start[s1] + rng.integers(0, s_count[s1]),
+                s_start[s2] + rng.integers(0, s_count[s2]))
+
+    def batches():  # window rows only; the windows are gathered in the graph
         rng = np.random.default_rng([seed, next(passes)])
+        y = np.concatenate([np.ones(half), np.zeros(half)]).astype(np.float32)
         while True:
-            same = [same_pair(rng, s) for s in rng.choice(pairable, half)]
-            s1 = rng.integers(0, len(singers), half)
-            s2 = (s1 + rng.integers(1, len(singers), half)) % len(singers)  # != s1
-            diff = [(rng.choice(by_singer[singers[i]]), rng.choice(by_singer[singers[j]]))
-                    for i, j in zip(s1, s2)]
-            pairs = np.array(same + diff, np.int64)  # (batch, 2)
-            y = np.concatenate([np.ones(half), np.zeros(half)]).astype(np.float32)
+            (a1, b1), (a2, b2) = same_pairs(rng), different_pairs(rng)
             perm = rng.permutation(batch_size)
-            rows = feature_set.window_rows[pairs[perm]]  # (batch, 2)
-            yield rows[:, 0], rows[:, 1], y[perm]
+            first = feature_set.window_rows[order[np.concatenate([a1, a2])[perm]]]
+            second = feature_set.window_rows[order[np.concatenate([b1, b2])[perm]]]
+            yield first, second, y[perm]
 
     gather = _gatherer(feature_set)
     rows_spec = tf.TensorSpec((batch_size,), tf.int64)

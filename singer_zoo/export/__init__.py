@@ -71,23 +71,23 @@ def _load_keras(path: Path) -> keras.Model:
         raise ConfigError(f"{path}: cannot load the Keras model ({e})") from None
 
 
-def _check_tflite(flat: bytes, mode: str, clips, refs, float_outs) -> dict:
-    """Run one .tflite on the check clips; compare float32 with Keras, quantised with float32."""
+def _check_tflite(flat: bytes, mode: str, clips, reference) -> tuple[dict, list]:
+    """Run one .tflite on the check clips: float32 against the Keras `reference` (max abs
+    error), quantised modes against the float32 file's outputs (cosine). Returns (the
+    card's check entry, the file's clip embeddings)."""
     outs = [tflite.run(flat, c)["embedding"] for c in clips]
+    err = max(float(np.abs(o - r).max()) for o, r in zip(outs, reference))
     if mode == "float32":
-        err = max(float(np.abs(o - r).max()) for o, r in zip(outs, refs))
         if not err <= TFLITE_TOL:
             raise ExportCheckError(f"TFLite float32 differs from the Keras model by {err:.3g} "
                                    f"(tolerance {TFLITE_TOL:g})")
-        float_outs[:] = outs
-        return {"max_abs_error_vs_keras": err, "tolerance": TFLITE_TOL}
-    cos = min(tflite.cosine(o, f) for o, f in zip(outs, float_outs))
-    err = max(float(np.abs(o - f).max()) for o, f in zip(outs, float_outs))
+        return {"max_abs_error_vs_keras": err, "tolerance": TFLITE_TOL}, outs
+    cos = min(tflite.cosine(o, r) for o, r in zip(outs, reference))
     if not cos >= MIN_COSINE:
         raise ExportCheckError(f"TFLite {mode} embeddings have cosine {cos:.4f} with float32 "
                                f"(minimum {MIN_COSINE})")
     return {"min_cosine_vs_float32": cos, "max_abs_error_vs_float32": err,
-            "min_cosine": MIN_COSINE}
+            "min_cosine": MIN_COSINE}, outs
 
 
 def _default_check_audio(sr: int) -> np.ndarray:
@@ -142,13 +142,12 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         clips = tflite.clips_of(wave, clip_samples)[:2]
         refs = [keras_reference(embedder, cfg, c).mean(0) for c in clips]
         calib = [c for y in representative for c in tflite.clips_of(y, clip_samples)]
-        float_outs = []
-        for mode in sorted(modes, key=tflite.MODES.index):  # float32 first: the reference
+        reference = refs  # quantised files are compared with float32 (if exported)
+        for mode in sorted(modes, key=tflite.MODES.index):  # float32 first
             flat = tflite.convert(staging / "saved_model", mode, calib,
                                   tflite.front_end_constants(graph.frontend))
-            if mode != "float32" and not float_outs:
-                float_outs[:] = [r for r in refs]
-            checks[f"tflite_{mode}"] = _check_tflite(flat, mode, clips, refs, float_outs)
+            checks[f"tflite_{mode}"], outs = _check_tflite(flat, mode, clips, reference)
+            reference = outs if mode == "float32" else reference
             (staging / f"model_{mode}.tflite").write_bytes(flat)
         card = card_mod.write_card(staging, {
             "name": name or cfg.name, "source": str(model_path), "config": cfg.to_dict(),

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from singer_zoo.config import ZooConfig
-from singer_zoo.errors import ConfigError
+from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.features import FrameWindows, build_frontend, extract_windows
 from singer_zoo.models import SiameseModel
 
@@ -85,8 +85,6 @@ def check_savedmodel(path, reference: np.ndarray, waveform: np.ndarray,
                      tolerance: float) -> float:
     """Reload the SavedModel (graph only) and return the largest absolute difference of its
     window embeddings from `reference`; raises ExportCheckError above `tolerance`."""
-    from singer_zoo.errors import ExportCheckError
-
     served = tf.saved_model.load(str(path))
     out = served.embed_waveform(tf.constant(waveform, tf.float32))
     got = out["window_embeddings"].numpy()

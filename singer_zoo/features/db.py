@@ -29,11 +29,13 @@ def power_to_db(power: tf.Tensor, top_db: float) -> tf.Tensor:
     return tf.maximum(log_p - ref, -top_db) + top_db
 
 
-def power_to_db_np(power: np.ndarray, top_db: float) -> np.ndarray:
+def power_to_db_np(power: np.ndarray, top_db: float, out: np.ndarray | None = None
+                   ) -> np.ndarray:
     """(frames, bins) power of one whole recording -> float32 dB in [0, top_db].
 
-    Works in place on one float32 copy (an hour of Mel frames is about 60 MB)."""
-    db = np.maximum(power, AMIN, dtype=np.float32)
+    Computed in place in `out` (float32, same shape; may be `power` itself, as streaming
+    extraction does: an hour of Mel frames is about 60 MB) or in a new array."""
+    db = np.maximum(power, AMIN, out=out, dtype=np.float32)
     np.log10(db, out=db)
     db *= 10.0
     if db.size:

@@ -21,13 +21,13 @@ import tensorflow as tf
 
 from singer_zoo import audio
 from singer_zoo.config import FeatureConfig
-from singer_zoo.errors import EmptyAudioFile, InvalidSamplesError, SilentAudioError
+from singer_zoo.errors import ConfigError, EmptyAudioFile, InvalidSamplesError, SilentAudioError
 from singer_zoo.features.db import power_to_db_np
 from singer_zoo.features.registry import build_frontend
 from singer_zoo.features.windows import chop
 
-WAVEFORM = "<waveform>"
-CHUNK_FRAMES = int(os.environ.get("CHUNKF", 512))  # the name errors use for an in-memory waveform
+WAVEFORM = "<waveform>"  # the name errors use for an in-memory waveform
+CHUNK_FRAMES = 512  # frames per TF call (12 s at the defaults): bounds TF's temporaries
 
 
 @functools.lru_cache(maxsize=8)
@@ -89,13 +89,17 @@ def extract_features(path_or_waveform, cfg: FeatureConfig | None = None,
     `cfg.sample_rate`; frames = 1 + samples // hop. Raises the `singer_zoo.errors` audio
     errors (missing, empty, corrupt, silent file; NaN samples)."""
     cfg = cfg or FeatureConfig()
+    if not block_seconds > 0:
+        raise ConfigError(f"extract_features: block_seconds must be positive, "
+                          f"got {block_seconds!r}")
     size = max(int(block_seconds * cfg.sample_rate), 1)
     if isinstance(path_or_waveform, (str, os.PathLike)):
         blocks = audio.stream_audio(path_or_waveform, sr=cfg.sample_rate,
                                     block_seconds=block_seconds)
     else:
         blocks = _blocks_of(_checked_waveform(path_or_waveform), size)
-    return power_to_db_np(stream_power(blocks, cfg), cfg.top_db)
+    power = stream_power(blocks, cfg)
+    return power_to_db_np(power, cfg.top_db, out=power)
 
 
 def extract_windows(path_or_waveform, cfg: FeatureConfig | None = None) -> np.ndarray:

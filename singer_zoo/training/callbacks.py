@@ -6,19 +6,24 @@
   (`new < best * (1 - min_improvement)`; the paper's "at least 99.5 % improvement").
 - `RunBackup`: Keras' `BackupAndRestore` (weights, optimizer state and epoch every epoch)
   that also saves and restores the early-stopping state (best value, best epoch, wait,
-  best weights), which `BackupAndRestore` alone does not keep, and trims `history.csv`
-  back to the restored epoch so a resumed run continues the log without duplicate rows.
+  best weights) and the training time, which `BackupAndRestore` alone does not keep;
+  trims `history.csv` back to the restored epoch so a resumed run continues the log
+  without duplicate rows; and survives a kill in the middle of writing a checkpoint.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 RUN_STATE = "run_state.json"
 
@@ -121,8 +126,34 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         """Training wall time over all sessions of the run (restored on resume)."""
         return self._seconds_before + (time.monotonic() - self._session_start)
 
+    def _restore(self, logs) -> None:
+        """Keras' restore, made safe against a kill while a checkpoint was being written.
+
+        Keras falls back to the previous checkpoint only on an unreadable weights file
+        (OSError); a truncated metadata JSON (ValueError) gets the same fallback here, and
+        with no usable checkpoint at all (killed during the very first save) the run
+        starts over.
+        """
+        try:
+            super().on_train_begin(logs)  # restores weights, optimizer and the epoch
+            return
+        except (OSError, ValueError) as e:
+            problem = e
+        previous = (self._prev_weights_path, self._prev_training_metadata_path)
+        if all(os.path.exists(p) for p in previous):
+            shutil.copy(self._prev_weights_path, self._weights_path)
+            shutil.copy(self._prev_training_metadata_path, self._training_metadata_path)
+            try:
+                super().on_train_begin(logs)
+                return
+            except (OSError, ValueError) as e:
+                problem = e
+        log.warning("%s: no readable checkpoint (%s); starting the run over",
+                    self.backup_dir, problem)
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)  # restores weights, optimizer and the epoch
+        self._restore(logs)
         self._session_start = time.monotonic()
         self.initial_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
         if self.history_csv is not None:

@@ -3,8 +3,9 @@
 - "default": TF's default strategy (one device; its scope is a no-op).
 - "mirrored": `tf.distribute.MirroredStrategy`, every GPU of one host.
 - "multiworker": `tf.distribute.MultiWorkerMirroredStrategy` over the hosts in the TF_CONFIG
-  environment variable (validated here, since TF's own errors are obscure). Create it at
-  program start, before other TF ops run (collective ops are configured once per process).
+  environment variable (validated here, since TF's own errors are obscure), with a fix for
+  Keras 3's `fit` (`MultiWorkerStrategy`). Create it at program start, before other TF ops
+  run (collective ops are configured once per process).
 
 The model is built and compiled under `strategy.scope()`; datasets are batched with the
 GLOBAL batch, `per-replica batch x strategy.num_replicas_in_sync`, which tf.distribute splits
@@ -66,6 +67,27 @@ def parse_tf_config(raw: str | None = None) -> dict:
     return conf
 
 
+class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """`MultiWorkerMirroredStrategy` whose `reduce` works on what Keras 3's `fit` passes it.
+
+    Keras 3 (keras-team/keras#20585) calls `strategy.reduce` on a whole data batch (a tuple
+    of per-replica values) to build the model, and on scalar logs with `axis=0`; the
+    multi-worker strategy accepts neither and fit() fails before the first step. Reducing
+    leaf by leaf, scalars across replicas only (`axis=None`), is what Keras means.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        parent = super().reduce
+
+        def leaf(v):
+            if v is None:
+                return None
+            scalar = all(t.shape.rank == 0 for t in self.experimental_local_results(v))
+            return parent(reduce_op, v, None if scalar else axis)
+
+        return tf.nest.map_structure(leaf, value)
+
+
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     """The tf.distribute strategy called `name` (one of STRATEGIES)."""
     if name == "default":
@@ -74,7 +96,7 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         parse_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return MultiWorkerStrategy()
     raise UnknownNameError("strategy", name, STRATEGIES)
 
 

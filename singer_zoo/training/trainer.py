@@ -3,11 +3,13 @@
 `train(cfg, train_data, val_data, out_dir)` builds the model of `cfg` (under the strategy's
 scope), fits it with Adam and the paper's early stopping, and leaves in `out_dir`:
 
-    config.yaml     the resolved ZooConfig          run.json     class names, task
-    backup/         resume checkpoint (removed when the run is done)
-    logs/           TensorBoard                     history.csv  one row per epoch
-    best.keras      the model with the best validation loss
-    loss.png        train/validation loss (Figure 3)  metrics.json  the run's summary
+    config.yaml    the resolved ZooConfig     run.json      task, class names, precision
+    backup/        resume checkpoint (removed once the run is done)
+    logs/          TensorBoard                history.csv   one row per epoch
+    best.keras     the best-validation model  loss.png      train/validation loss (Fig. 3)
+    metrics.json   the run's summary (its presence marks the run finished)
+
+Only the chief of a multi-worker cluster writes `out_dir`; see distribute.worker_dir.
 
 Running `train` again on the same directory resumes from the last epoch's checkpoint, or,
 when `metrics.json` says the run is done, returns its result without training.
@@ -16,9 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +29,9 @@ import tensorflow as tf
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError
 from singer_zoo.training.callbacks import PaperEarlyStopping, RunBackup
+from singer_zoo.training.distribute import (global_batch_size, has_gpu, is_chief,
+                                            precision_policy, worker_dir)
 from singer_zoo.training.inputs import TrainData, make_datasets
-from singer_zoo.training.distribute import (global_batch_size, is_chief, precision_policy,
-                                            worker_dir)
-
-log = logging.getLogger(__name__)
 
 ARTEFACTS = ("config.yaml", "run.json", "backup", "logs", "history.csv", "best.keras",
              "loss.png", "metrics.json", ".workers")
@@ -157,7 +155,8 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
 
     `class_names` (one per label index; default "0".."n-1") sets the classifier's output
     size and is stored in run.json. With `strategy`, `cfg.train.batch_size` is the batch per
-    replica. Resumes a interrupted run in `out_dir`; `overwrite` starts it over instead.
+    replica; `mixed_precision` uses float16 compute on a GPU (see distribute.precision_policy).
+    Resumes an interrupted run in `out_dir`; `overwrite` starts it over instead.
     """
     out_dir = Path(out_dir)
     n_classes = int(max(np.max(train_data.labels), np.max(val_data.labels))) + 1
@@ -167,12 +166,13 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
         raise ConfigError(f"{len(class_names)} class names for labels up to {n_classes - 1}")
     chief = is_chief(strategy)
     run_dir = worker_dir(out_dir, strategy)
-    run_info = {"task": cfg.train.task, "class_names": class_names}
+    run_info = {"task": cfg.train.task, "class_names": class_names,
+                "mixed_precision": bool(mixed_precision and has_gpu())}
     done = prepare_run_dir(run_dir, cfg, run_info, overwrite)
     if done is not None:
         if verbose:
             print(f"{out_dir}: run already finished ({done['epochs_run']} epochs, best val "
-                  f"loss {done['best_val_loss']}); use --overwrite to train again")
+                  f"loss {done.get('best_val_loss')}); use --overwrite to train again")
         return TrainResult(out_dir, done, already_done=True)
 
     keras.utils.set_random_seed(cfg.train.seed)

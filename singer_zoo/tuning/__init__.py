@@ -1,6 +1,7 @@
 """Hyperparameter search with keras-tuner (paper section 3.3; docs/tuning.md).
 
-- `space`: search spaces declared in YAML (`load_space`, `SearchSpace`, `HYPERPARAMETERS`);
+- `params`: one hyperparameter's YAML entry (`ParamSpec`, `HYPERPARAMETERS`);
+- `space`: search spaces declared in YAML (`load_space`, `SearchSpace`);
 - `hypermodel`: `SingerHyperModel`, the zoo's own models and training as a keras-tuner
   `HyperModel`;
 - `search`: `run_search` (resumable, optionally distributed) and the best config it writes.
@@ -9,7 +10,7 @@ Names are imported on first use, so `singer-zoo --help` does not load TensorFlow
 """
 import importlib
 
-_WHERE = {"HYPERPARAMETERS": "space", "ParamSpec": "space", "SearchSpace": "space",
+_WHERE = {"HYPERPARAMETERS": "params", "ParamSpec": "params", "SearchSpace": "space",
           "load_space": "space", "parse_fixed": "space", "space_from_dict": "space",
           "SingerHyperModel": "hypermodel", "TUNERS": "search", "SearchResult": "search",
           "make_tuner": "search", "run_search": "search", "write_best": "search"}

@@ -49,7 +49,11 @@ class SingerHyperModel(keras_tuner.HyperModel):
         except ConfigError as e:  # an impossible combination: skip the trial, not the search
             raise keras_tuner.errors.FailedTrialError(str(e)) from None
         keras.utils.set_random_seed(cfg.train.seed)
-        return compile_model(cfg, self.num_classes)
+        model = compile_model(cfg, self.num_classes)
+        # Built optimizer variables are saved with the trial checkpoint and restored when
+        # Hyperband trains a trial on (else Adam's moments would restart from zero).
+        model.optimizer.build(model.trainable_variables)
+        return model
 
     def fit(self, hp, model, train_data, val_data, *, epochs=None, initial_epoch=0,
             callbacks=(), verbose=0) -> dict:

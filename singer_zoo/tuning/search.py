@@ -5,6 +5,7 @@ as `singer-zoo train` does (`cli.train.select_recordings`, `training.load_split`
 with keras-tuner's Bayesian optimisation, Hyperband or random search, and writes:
 
     OUT/space.yaml                the resolved space (base inlined, --fixed applied)
+    OUT/search.json               the space and the tuner kind, checked when resuming
     OUT/search/                   keras-tuner's project: oracle state, one folder per trial
     OUT/best_config.yaml          the best trial as a zoo config `singer-zoo train` accepts
     OUT/best_hyperparameters.json the best trial's id, objective value and hyperparameters
@@ -27,11 +28,12 @@ from pathlib import Path
 
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, SingerZooError, UnknownNameError
-from singer_zoo.tuning.space import SearchSpace, space_from_dict
+from singer_zoo.tuning.space import SearchSpace
 
 TUNERS = ("bayesian", "hyperband", "random")
 PROJECT = "search"
-SPACE_FILE, BEST_CONFIG, BEST_HPS = "space.yaml", "best_config.yaml", "best_hyperparameters.json"
+SEARCH_FILE, SPACE_FILE = "search.json", "space.yaml"
+BEST_CONFIG, BEST_HPS = "best_config.yaml", "best_hyperparameters.json"
 
 
 @dataclass(frozen=True)
@@ -61,28 +63,44 @@ def tuner_role() -> str:
     return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
 
 
-def prepare_out_dir(out_dir: Path, space: SearchSpace, overwrite: bool) -> None:
-    """Create OUT and store the space; refuse a different stored space unless `overwrite`
-    (keras-tuner would silently resume the OLD space from its own state)."""
+def prepare_out_dir(out_dir: Path, space: SearchSpace, tuner: str, overwrite: bool) -> None:
+    """Create OUT and record the space and the tuner; refuse to resume a search of another
+    space or tuner unless `overwrite` (keras-tuner would silently resume the OLD space from
+    its own state)."""
     import shutil
 
     import yaml
 
-    stored = out_dir / SPACE_FILE
+    record = {"tuner": tuner, "space": space.to_dict()}
+    stored = out_dir / SEARCH_FILE
     if overwrite:
-        for name in (SPACE_FILE, BEST_CONFIG, BEST_HPS, PROJECT):
+        for name in (SEARCH_FILE, SPACE_FILE, BEST_CONFIG, BEST_HPS, PROJECT):
             p = out_dir / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     elif stored.exists():
-        old = space_from_dict(yaml.safe_load(stored.read_text(encoding="utf-8")), str(stored))
-        if old.to_dict() != space.to_dict():
-            keys = sorted(k for k, v in space.to_dict().items() if old.to_dict().get(k) != v)
-            raise ConfigError(f"{out_dir}: holds a search of a different space (differs in "
-                              f"{', '.join(keys)}); use --overwrite or another --out")
+        old = json.loads(stored.read_text(encoding="utf-8"))
+        diff = [k for k in record["space"] if old["space"].get(k) != record["space"][k]]
+        diff += ["tuner"] if old["tuner"] != tuner else []
+        if diff:
+            raise ConfigError(f"{out_dir}: holds a search of a different space or tuner "
+                              f"(differs in {', '.join(diff)}); use --overwrite or another "
+                              f"--out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = stored.with_name(f".{SPACE_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(space.to_dict(), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, stored)
+    for name, text in ((SEARCH_FILE, json.dumps(record, indent=1)),
+                       (SPACE_FILE, yaml.safe_dump(space.to_dict(), sort_keys=False))):
+        tmp = out_dir / f".{name}.{os.getpid()}.tmp"  # atomic: workers write it too
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out_dir / name)
+
+
+def check_search(kind: str, space: SearchSpace, max_trials: int) -> None:
+    """Refuse an unknown tuner, a non-positive trial count, or a 1-epoch Hyperband."""
+    if kind not in TUNERS:
+        raise UnknownNameError("tuner", kind, TUNERS)
+    if not isinstance(max_trials, int) or max_trials < 1:
+        raise ConfigError(f"max_trials must be a positive integer, got {max_trials!r}")
+    if kind == "hyperband" and space.config({}, trial=True).train.max_epochs < 2:
+        raise ConfigError("hyperband needs at least 2 epochs per trial (--epochs-per-trial)")
 
 
 def make_tuner(kind: str, hypermodel, space: SearchSpace, out_dir, max_trials: int,
@@ -93,10 +111,7 @@ def make_tuner(kind: str, hypermodel, space: SearchSpace, out_dir, max_trials: i
     """
     import keras_tuner as kt
 
-    if kind not in TUNERS:
-        raise UnknownNameError("tuner", kind, TUNERS)
-    if not isinstance(max_trials, int) or max_trials < 1:
-        raise ConfigError(f"max_trials must be a positive integer, got {max_trials!r}")
+    check_search(kind, space, max_trials)
     common = {"hypermodel": hypermodel, "directory": str(out_dir), "project_name": PROJECT,
               "objective": kt.Objective(space.objective, space.direction),
               "overwrite": overwrite, "seed": space.base.train.seed}
@@ -104,10 +119,8 @@ def make_tuner(kind: str, hypermodel, space: SearchSpace, out_dir, max_trials: i
         return kt.BayesianOptimization(max_trials=max_trials, **common)
     if kind == "random":
         return kt.RandomSearch(max_trials=max_trials, **common)
-    max_epochs = space.config({}, trial=True).train.max_epochs
-    if max_epochs < 2:
-        raise ConfigError("hyperband needs at least 2 epochs per trial (--epochs-per-trial)")
-    tuner = kt.Hyperband(max_epochs=max_epochs, factor=3, **common)
+    tuner = kt.Hyperband(max_epochs=space.config({}, trial=True).train.max_epochs, factor=3,
+                         **common)
     tuner.oracle.max_trials = max_trials
     return tuner
 
@@ -138,9 +151,10 @@ def run_search(space: SearchSpace, manifest_path, out_dir, *, tuner: str = "baye
     from singer_zoo.data import read_manifest
     from singer_zoo.tuning.hypermodel import SingerHyperModel
 
+    check_search(tuner, space, max_trials)
     role = tuner_role()
     out = Path(out_dir)
-    prepare_out_dir(out, space, overwrite and role != "worker")
+    prepare_out_dir(out, space, tuner, overwrite and role != "worker")
     train_recs, val_recs = select_recordings(read_manifest(manifest_path),
                                              space.base.train.task, fold)
     if role == "chief":  # serves the oracle only: the model is built to declare the space
