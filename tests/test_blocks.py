@@ -52,8 +52,9 @@ def test_resnext_identity_shortcut_adds_input_to_residual():
     model = keras.Model(inp, out)
     names = [layer.name for layer in model.layers]
     assert "r_proj_conv" not in names
-    grouped = model.get_layer("r_conv2_conv")
-    assert grouped.groups == 4 and tuple(grouped.kernel.shape) == (5, 5, 2, 8)
+    grouped = model.get_layer("r_conv2_conv")  # 4 groups of 2 input -> 2 output channels
+    assert grouped.groups == 4
+    assert [tuple(c.kernel.shape) for c in grouped.convs] == [(5, 5, 2, 2)] * 4
     x = RNG.normal(size=(2, 8, 8, 16)).astype("float32")
     residual = keras.Model(inp, model.get_layer("r_conv3_bn").output)(x)
     np.testing.assert_allclose(model(x), x + np.asarray(residual), rtol=1e-5, atol=1e-6)

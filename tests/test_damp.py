@@ -62,6 +62,9 @@ def test_read_damp_bad_metadata(tmp_path):
     (tmp_path / "perfs.csv").write_text("key,player\n1,2\n")
     with pytest.raises(ManifestError, match=r"\['perf_key', 'plyrid'\]"):
         read_damp(tmp_path)
+    (tmp_path / "perfs.csv").write_text("perf_key,plyrid\nk1,p\nk2,p\nk1,q\n")
+    with pytest.raises(ManifestError, match="duplicate perf_key value.*k1"):
+        read_damp(tmp_path, check_files=False)
 
 
 def _balanced(song_sets, repeats=()):
@@ -110,7 +113,8 @@ def test_other_6_4_split_and_case_insensitive_names():
 
 @pytest.mark.parametrize("kw, problem", [
     ({"train_songs": ["one call away", "not a song"]}, "not in the song list"),
-    ({"validation_songs": DAMP_BALANCED_SONGS[:4]}, "validation song 'one call away' is also a train song"),
+    ({"validation_songs": DAMP_BALANCED_SONGS[:4]},
+     "validation song 'one call away' is also a train song"),
     ({"test_songs": DAMP_BALANCED_SONGS[:4]}, "must be one of the last 4"),
     ({"train_songs": DAMP_BALANCED_SONGS[-2:]}, "must be one of the first songs"),
     ({"train_songs": []}, "train songs are empty"),

@@ -266,7 +266,7 @@ def test_make_tuner_rejects_unknown_tuners_and_budgets(tmp_path):
 
 # --- end to end --------------------------------------------------------------------------
 
-def test_search_resumes_and_writes_the_best_trial_as_a_zoo_config(tmp_path, corpus):
+def test_search_resumes_and_writes_the_best_trial_as_a_zoo_config(tmp_path, corpus, capsys):
     """1 trial, then the same search with --max-trials 2: one new trial; the best config
     loads with get_config, builds, and holds the best trial's hyperparameters."""
     from singer_zoo.models import build_from_config
@@ -280,7 +280,9 @@ def test_search_resumes_and_writes_the_best_trial_as_a_zoo_config(tmp_path, corp
               "--verbose", "0", "--cache", cache]
     assert tune([*common, "--max-trials", "1"]) == 0
     first = (out / "search" / "trial_0" / "trial.json").read_text(encoding="utf-8")
+    capsys.readouterr()
     assert tune([*common, "--max-trials", "2"]) == 0
+    assert "1 trial(s) run by this process" in capsys.readouterr().out
     trials = sorted((out / "search").glob("trial_*/trial.json"))
     assert len(trials) == 2
     assert trials[0].read_text(encoding="utf-8") == first  # not run again

@@ -43,7 +43,8 @@ def read_damp(root, recordings_per_singer: int = 10, song_column: str | None = N
     `recordings_per_singer` performances (0 keeps everyone).
 
     Raises `ManifestError` naming perfs.csv if it is missing, lacks `perf_key`/`plyrid` (or
-    the requested `song_column`), or (with `check_files`) if kept audio files are missing.
+    the requested `song_column`), repeats a perf_key, or (with `check_files`) if kept audio
+    files are missing.
     """
     root = Path(root).resolve()
     meta = root / metadata
@@ -64,6 +65,9 @@ def read_damp(root, recordings_per_singer: int = 10, song_column: str | None = N
         raise ManifestError(meta, f"song column {song_column!r} not found; found {header}")
     if song_column is None:
         song_column = next((c for c in SONG_COLUMN_GUESSES if c in header), None)
+    repeated = [k for k, n in Counter(r["perf_key"] for r in rows).items() if n > 1]
+    if repeated:
+        raise ManifestError(meta, f"duplicate perf_key value(s): {_listed(repeated)}")
     counts = Counter(r["plyrid"] for r in rows)
     records = []
     for r in rows:
