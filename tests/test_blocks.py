@@ -7,7 +7,7 @@ import tensorflow as tf
 from singer_zoo.config import ArchConfig
 from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.models import FeedForwardAttention, build_backbone
-from singer_zoo.models.blocks import conv_bn, resnext_block, vanilla_block
+from singer_zoo.models.blocks import GroupedConv2D, conv_bn, resnext_block, vanilla_block
 from singer_zoo.models.pooling import aggregate, to_sequence
 
 RNG = np.random.default_rng(0)
@@ -144,7 +144,8 @@ def test_backbone_layer_counts_match_table1_caption(block, stem, stages, n_conv)
     arch = ArchConfig(block=block, stem_filters=stem, stages=stages, aggregation="max",
                       dense_units=8, dense_layers=1)
     model = build_backbone(arch, 96, 64)
-    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    convs = [layer for layer in model.layers
+             if isinstance(layer, (keras.layers.Conv2D, GroupedConv2D))]
     assert len([c for c in convs if not c.name.endswith("proj_conv")]) == n_conv
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
     assert len(pools) == arch.pooling_factor.bit_length() - 1 == 1 + len(stages)
