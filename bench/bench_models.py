@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from singer_zoo import get_config
-from singer_zoo.models import build_classifier
+from singer_zoo.models import DEFAULT_JIT_COMPILE, build_classifier
 
 ROWS = ("t1_resnext_shallow_attention", "t1_resnext_deep_attention", "t1_cnn_deep_attention",
         "mobile_resnext_attention")
@@ -90,7 +90,9 @@ def markdown(results, steps: int, calls: int) -> str:
              f"Measured by `bench/bench_models.py` on {platform.processor() or platform.machine()}"
              f", {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}; training: Adam, "
              f"batch 32 windows of 256 x 96, {steps} steps after warm-up; inference: one window, "
-             f"batch 1, median of {calls} calls. \"no XLA\" is `jit_compile=False`.", "",
+             f"batch 1, median of {calls} calls. \"no XLA\" is `jit_compile=False`. Load "
+             f"average at the end: {os.getloadavg()[0]:.1f} (other jobs share the cores, so "
+             f"compare columns within a row rather than absolute numbers).", "",
              "| model | train windows/s, no XLA | train windows/s, XLA | speed-up "
              "| infer ms, no XLA | infer ms, XLA | speed-up |",
              "|---|---|---|---|---|---|---|"]
@@ -101,7 +103,10 @@ def markdown(results, steps: int, calls: int) -> str:
     train_wins = sum(r["train_xla"] > r["train_eager"] for r in results)
     infer_wins = sum(r["infer_xla"] < r["infer_eager"] for r in results)
     lines += ["", f"XLA was faster for training in {train_wins} of {len(results)} rows and for "
-              f"inference in {infer_wins} of {len(results)} rows."]
+              f"inference in {infer_wins} of {len(results)} rows. The default used by the "
+              f"training and inference code is `singer_zoo.models.DEFAULT_JIT_COMPILE = "
+              f"{DEFAULT_JIT_COMPILE}` (XLA compiles once per input shape: fixed 256-frame "
+              f"windows compile once)."]
     return "\n".join(lines) + "\n"
 
 

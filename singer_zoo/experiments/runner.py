@@ -23,7 +23,8 @@ from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.registry import all_configs, list_models
 
 log = logging.getLogger(__name__)
-TABLES = ("table1", "table2")
+TASKS = {"table1": "classifier", "table2": "siamese"}
+TABLES = tuple(TASKS)
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,19 @@ class Budget:
 
 
 def table_configs(table: str, rows=None) -> list[ZooConfig]:
-    """The zoo configs of `table` ("table1" or "table2"), all or the named `rows` (in the
-    order given); a name not in that table raises UnknownNameError listing the valid ones."""
+    """The zoo configs of `table` ("table1" or "table2"): all its rows, or the named `rows`
+    in the order given, which may also name our own ("beyond") rows of the same task; any
+    other name raises UnknownNameError listing the valid ones."""
     if table not in TABLES:
         raise UnknownNameError("table", table, TABLES)
     cfgs = all_configs()
+    task = TASKS[table]
     names = [n for n in list_models() if cfgs[n].table == table]
+    valid = names + [n for n in list_models()
+                     if cfgs[n].table == "beyond" and cfgs[n].train.task == task]
     for n in rows or ():
-        if n not in names:
-            raise UnknownNameError(f"{table} row", n, names)
+        if n not in valid:
+            raise UnknownNameError(f"{table} row", n, valid)
     return [cfgs[n] for n in (rows or names)]
 
 
