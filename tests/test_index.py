@@ -6,7 +6,7 @@ import pytest
 from singer_zoo import index
 from singer_zoo.cli import main
 from singer_zoo.data.synthetic import generate_corpus
-from singer_zoo.errors import CorruptIndexError
+from singer_zoo.errors import ConfigError, CorruptIndexError
 from singer_zoo.export import export
 from test_export import make_run, voice
 
@@ -70,6 +70,8 @@ def test_inconsistent_or_missing_index_is_an_error(setup, tmp_path):
     idx = index.VoiceIndex(str(model), 16)
     idx.add(np.zeros((2, 16)), [{"path": "a"}, {"path": "b"}])
     idx.save(tmp_path / "i")
+    with pytest.raises(ConfigError, match="k must be >= 1"):
+        idx.search(np.zeros(16), k=0)
     other = index.VoiceIndex(str(model), 16)
     other.add(np.zeros((1, 16)), [{"path": "c"}])
     import faiss
