@@ -10,8 +10,9 @@ from singer_zoo.models.tasks import (ContrastiveLoss, SiameseModel, SquaredDista
                                      build_classifier, build_embedder, build_siamese,
                                      contrastive_loss)
 
-# XLA was faster on CPU for training (1.08x, 1.30x) in the paper rows and for inference
-# (1.08x-1.39x) in every benchmarked row; it recompiles for each new input shape.
+# XLA trained the paper-size rows as fast or faster on CPU in two benchmark runs (1.00x-1.67x;
+# the small mobile row was faster without it); inference differences were within the noise of
+# the shared 2-core machine. XLA recompiles for each new input shape.
 DEFAULT_JIT_COMPILE = True
 
 __all__ = ["DEFAULT_JIT_COMPILE", "ContrastiveLoss", "FeedForwardAttention", "SiameseModel",
