@@ -78,8 +78,8 @@ def test_config_round_trip_and_paper_protocol(name, tmp_path):
     t = cfg.train
     assert (t.learning_rate, t.batch_size, t.validation_every) == (1e-4, 32, 50)
     assert (cfg.arch.l2, cfg.arch.dropout, cfg.arch.embedding_dim) == (1e-6, 0.1, 16)
-    assert (t.task, t.patience) == (("classifier", 300) if cfg.table == "table1"
-                                    else ("siamese", 1000))
+    assert t.task == {"table1": "classifier", "table2": "siamese"}.get(cfg.table, t.task)
+    assert t.patience == {"classifier": 300, "siamese": 1000}[t.task]
     keys = {"table_row", "filters"} | {
         "table1": {"cnn_params", "total_params", "train_accuracy", "train_accuracy_std",
                    "test_accuracy", "test_accuracy_std"},
