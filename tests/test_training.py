@@ -283,6 +283,7 @@ def test_mixed_precision_run_uses_float16_compute_and_loss_scaling(corpus, tmp_p
                    mixed_precision=True, verbose=0)
     model = built["model"]
     assert model.get_layer("backbone").layers[-1].compute_dtype == "float16"
+    assert model.get_layer("singer").compute_dtype == "float32"  # output stays float32
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["mixed_precision"]
     assert np.isfinite(result.metrics["best_val_loss"])

@@ -30,8 +30,9 @@ def _head(cfg: ZooConfig, units: int, activation, out_name: str, n_frames, model
     backbone = build_backbone(cfg.arch, cfg.features.n_bins, n_frames, name="backbone")
     inputs = keras.Input((n_frames, cfg.features.n_bins), name="features")
     reg = keras.regularizers.L2(cfg.arch.l2) if cfg.arch.l2 else None
+    # float32 output even under a mixed_float16 policy: softmax / distances stay accurate
     outputs = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
-                                 name=out_name)(backbone(inputs))
+                                 dtype="float32", name=out_name)(backbone(inputs))
     return keras.Model(inputs, outputs, name=model_name)
 
 
@@ -71,7 +72,7 @@ class SiameseModel(keras.Model):
     def __init__(self, embedder: keras.Model, **kwargs):
         super().__init__(**kwargs)
         self.embedder = embedder
-        self.distance = SquaredDistance(name="distance")
+        self.distance = SquaredDistance(dtype="float32", name="distance")
 
     def build(self, input_shape):
         # The embedder is a built functional model and the distance has no weights.
