@@ -15,7 +15,8 @@
 # 5. checks that singer_zoo.load(<row>) embeds a recording of the corpus.
 #
 # Environment overrides: DATA (corpus folder), OUT (experiment folder), CACHE (features),
-# PY (python of the project venv), BUILD (corpus builder script).
+# BIN (the project venv's bin), BUILD (corpus builder script); REUSE=1 skips steps 2-3 when
+# their outputs exist (re-export and re-check only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,13 +45,21 @@ if [ ! -f "$DATA/manifest.csv" ]; then
 fi
 
 # 2. experiment (one manifest row, it_IT_f_Menardi/silence/4.wav, is pure silence and is
-#    skipped with a warning)
-"$BIN/singer-zoo" experiment table2 --data "$DATA/manifest.csv" --out "$OUT" --rows "$ROWS" \
-    "${BUDGET[@]}" --cache "$CACHE" --verbose 2
+#    skipped with a warning). REUSE=1 keeps an existing $OUT/report.json (no retraining).
+if [ "${REUSE:-0}" = 1 ] && [ -f "$OUT/report.json" ]; then
+    echo "REUSE=1: keeping the experiment in $OUT"
+else
+    "$BIN/singer-zoo" experiment table2 --data "$DATA/manifest.csv" --out "$OUT" --rows "$ROWS" \
+        "${BUDGET[@]}" --cache "$CACHE" --verbose 2
+fi
 
-# 3. per-source k-NN
-"$PY" recipes/per_source.py --data "$DATA/manifest.csv" --run "$OUT" --rows "$ROWS" \
-    --cache "$CACHE" --out "$OUT/per_source.json" --md "$OUT/per_source.md" --untrained
+# 3. per-source k-NN (+ each architecture at random initialisation, as a control)
+if [ "${REUSE:-0}" = 1 ] && [ -f "$OUT/per_source.json" ]; then
+    echo "REUSE=1: keeping $OUT/per_source.json"
+else
+    "$PY" recipes/per_source.py --data "$DATA/manifest.csv" --run "$OUT" --rows "$ROWS" \
+        --cache "$CACHE" --out "$OUT/per_source.json" --md "$OUT/per_source.md" --untrained
+fi
 
 # docs/real_voices/: the report and plots referenced by docs/real_voices.md
 mkdir -p docs/real_voices
