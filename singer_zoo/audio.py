@@ -250,6 +250,27 @@ def stream_audio(path, sr: int = 22050, block_seconds: float = 30.0) -> Iterator
                                      "of full scale")
 
 
+WAVEFORM = "<waveform>"  # how errors name an in-memory waveform
+
+
+def check_waveform(waveform, reject_silent: bool = False) -> np.ndarray:
+    """An in-memory waveform as float32 (samples,), checked like a decoded file: not mono,
+    empty or NaN/inf -> typed errors naming "<waveform>"; all silent (peak below
+    SILENCE_PEAK) -> `SilentAudioError` when `reject_silent`."""
+    y = np.asarray(waveform, dtype=np.float32)
+    if y.ndim != 1:
+        raise InvalidSamplesError(WAVEFORM, f"expected a mono (samples,) array, got {y.shape}")
+    if y.size == 0:
+        raise EmptyAudioFile(WAVEFORM, "the waveform has zero samples")
+    if not np.isfinite(y).all():
+        raise InvalidSamplesError(WAVEFORM, "the waveform contains NaN or infinite values")
+    peak = float(np.abs(y).max())
+    if reject_silent and peak < SILENCE_PEAK:
+        raise SilentAudioError(WAVEFORM, f"all silent: peak {peak:.1e} is below "
+                                         f"{SILENCE_PEAK:g} of full scale")
+    return y
+
+
 def _check_length(dec, decoded: int) -> None:
     """Log a warning when fewer frames decoded than the header promised (a cut file)."""
     promised = dec.promised

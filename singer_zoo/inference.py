@@ -23,15 +23,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from singer_zoo.audio import load_audio
+from singer_zoo.audio import check_waveform, load_audio
 from singer_zoo.batch import run_batch
 from singer_zoo.config import FeatureConfig
-from singer_zoo.errors import EmptyAudioFile, InvalidSamplesError, UnknownNameError
+from singer_zoo.errors import UnknownNameError
 from singer_zoo.export.card import verify
 from singer_zoo.features import extract_windows
 from singer_zoo.registry import REPO_ROOT
 
-WAVEFORM = "<waveform>"  # how errors name an in-memory waveform
 PROGRESS_MIN = 20  # embed_many shows a progress bar from this many files on
 STREAM_SAMPLES = 600 * 22050  # longer waveforms are embedded window batch by batch
 WINDOW_BATCH = 64
@@ -70,17 +69,6 @@ def similarity(a, b) -> float:
     return float(np.exp(-squared_distance(a, b)))
 
 
-def _checked(waveform) -> np.ndarray:
-    y = np.asarray(waveform, dtype=np.float32)
-    if y.ndim != 1:
-        raise InvalidSamplesError(WAVEFORM, f"expected a mono (samples,) array, got {y.shape}")
-    if y.size == 0:
-        raise EmptyAudioFile(WAVEFORM, "the waveform has zero samples")
-    if not np.isfinite(y).all():
-        raise InvalidSamplesError(WAVEFORM, "the waveform contains NaN or infinite values")
-    return y
-
-
 class Embedder:
     """An exported model, ready to embed recordings (see `load`)."""
 
@@ -109,7 +97,7 @@ class Embedder:
         if isinstance(audio_or_path, (str, os.PathLike)):
             y = load_audio(audio_or_path, sr=self.sample_rate)
         else:
-            y = _checked(audio_or_path)
+            y = check_waveform(audio_or_path)
         if len(y) <= STREAM_SAMPLES:
             return self._model.embed_waveform(tf.constant(y))
         # long recording: the graph would hold every STFT frame (n_fft floats each);

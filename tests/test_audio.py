@@ -310,3 +310,19 @@ def test_run_batch_keeps_good_results(write_audio, tone, tmp_path):
     assert list(result.failed) == [str(bad)]
     assert result.failed[str(bad)].startswith(f"{bad}: not a readable audio file")
 
+
+
+def test_check_waveform_names_the_in_memory_waveform():
+    from singer_zoo.audio import check_waveform
+    from singer_zoo.errors import EmptyAudioFile, InvalidSamplesError, SilentAudioError
+
+    np.testing.assert_array_equal(check_waveform([0.5, -0.25]), np.float32([0.5, -0.25]))
+    with pytest.raises(InvalidSamplesError, match="<waveform>: expected a mono"):
+        check_waveform(np.zeros((2, 3)))
+    with pytest.raises(EmptyAudioFile, match="zero samples"):
+        check_waveform([])
+    with pytest.raises(InvalidSamplesError, match="NaN"):
+        check_waveform([0.1, np.nan])
+    assert check_waveform(np.zeros(10)).shape == (10,)  # silence allowed unless rejected
+    with pytest.raises(SilentAudioError, match="all silent"):
+        check_waveform(np.zeros(10), reject_silent=True)

@@ -21,12 +21,11 @@ import tensorflow as tf
 
 from singer_zoo import audio
 from singer_zoo.config import FeatureConfig
-from singer_zoo.errors import ConfigError, EmptyAudioFile, InvalidSamplesError, SilentAudioError
+from singer_zoo.errors import ConfigError
 from singer_zoo.features.db import power_to_db_np
 from singer_zoo.features.registry import build_frontend
 from singer_zoo.features.windows import chop
 
-WAVEFORM = "<waveform>"  # the name errors use for an in-memory waveform
 CHUNK_FRAMES = 512  # frames per TF call (12 s at the defaults): bounds TF's temporaries
 
 
@@ -45,21 +44,6 @@ def _power_fn(cfg: FeatureConfig):
 def _blocks_of(waveform: np.ndarray, size: int):
     for start in range(0, len(waveform), size):
         yield waveform[start:start + size]
-
-
-def _checked_waveform(waveform) -> np.ndarray:
-    y = np.asarray(waveform, dtype=np.float32)
-    if y.ndim != 1:
-        raise InvalidSamplesError(WAVEFORM, f"expected a mono (samples,) array, got {y.shape}")
-    if y.size == 0:
-        raise EmptyAudioFile(WAVEFORM, "the waveform has zero samples")
-    if not np.isfinite(y).all():
-        raise InvalidSamplesError(WAVEFORM, "the waveform contains NaN or infinite values")
-    peak = float(np.abs(y).max())
-    if peak < audio.SILENCE_PEAK:  # the same rule as for files
-        raise SilentAudioError(WAVEFORM, f"all silent: peak {peak:.1e} is below "
-                                         f"{audio.SILENCE_PEAK:g} of full scale")
-    return y
 
 
 def stream_power(blocks, cfg: FeatureConfig) -> np.ndarray:
@@ -97,7 +81,7 @@ def extract_features(path_or_waveform, cfg: FeatureConfig | None = None,
         blocks = audio.stream_audio(path_or_waveform, sr=cfg.sample_rate,
                                     block_seconds=block_seconds)
     else:
-        blocks = _blocks_of(_checked_waveform(path_or_waveform), size)
+        blocks = _blocks_of(audio.check_waveform(path_or_waveform, reject_silent=True), size)
     power = stream_power(blocks, cfg)
     return power_to_db_np(power, cfg.top_db, out=power)
 

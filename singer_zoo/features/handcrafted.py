@@ -16,24 +16,17 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-from singer_zoo.errors import EmptyAudioFile, InvalidSamplesError
+from singer_zoo.audio import check_waveform
 
 N_FFT, HOP, N_MFCC = 2048, 512, 20
 _BASE = ([f"chroma{i}" for i in range(12)] + [f"mfcc{i}" for i in range(N_MFCC)]
          + ["centroid", "rolloff", "flux"])
 FEATURE_NAMES = tuple([f"{n}_mean" for n in _BASE] + [f"{n}_std" for n in _BASE])
-WAVEFORM = "<waveform>"
 
 
 def frame_features(y: np.ndarray, sr: int) -> np.ndarray:
     """(frames, 35): chroma, MFCC, centroid, roll-off and flux of every STFT frame."""
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:
-        raise InvalidSamplesError(WAVEFORM, f"expected a mono (samples,) array, got {y.shape}")
-    if y.size == 0:
-        raise EmptyAudioFile(WAVEFORM, "the waveform has zero samples")
-    if not np.isfinite(y).all():
-        raise InvalidSamplesError(WAVEFORM, "the waveform contains NaN or infinite values")
+    y = check_waveform(y)
     mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))  # (1 + n_fft/2, frames)
     power = mag ** 2
     mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
