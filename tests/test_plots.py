@@ -2,6 +2,7 @@
 import csv
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -74,6 +75,11 @@ def test_tsne_png_and_projection(tmp_path):
         plot_tsne(emb, singers[:-1], songs, tmp_path / "bad.png", "x")
     with pytest.raises(ConfigError, match="n >= 4"):
         tsne_2d(emb[:3])
+    # speech data (no songs): only the singer row of panels
+    one = plot_tsne(emb, singers, np.full(40, ""), tmp_path / "speech.png", "speech")
+    two = plot_tsne(emb, singers, songs, tmp_path / "sung.png", "sung")
+    _check_png(one)
+    assert plt.imread(one).shape[0] < 0.7 * plt.imread(two).shape[0]
 
 
 def test_knn_bars_png(tmp_path):

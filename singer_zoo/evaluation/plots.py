@@ -149,16 +149,21 @@ def tsne_2d(vectors, seed: int = 0) -> np.ndarray:
 def plot_tsne(vectors, singer_labels, song_labels, out_png, title: str, seed: int = 0
               ) -> Path:
     """Figures 4 / 7: t-SNE of performance (or clip) vectors. `vectors` is an (n, D) array
-    or a mapping method -> (n, D) array (one column each, rows aligned with the labels)."""
+    or a mapping method -> (n, D) array (one column each, rows aligned with the labels).
+    One row of panels per labelling: by singer, and by song unless there is a single song
+    (speech data)."""
     methods = dict(vectors) if isinstance(vectors, Mapping) else {"": vectors}
     labels = {"singer": np.asarray(singer_labels), "song": np.asarray(song_labels)}
+    if len(np.unique(labels["song"])) < 2:  # speech, or one song: nothing to colour by
+        del labels["song"]
     for name, v in methods.items():
         for kind, lab in labels.items():
             if lab.shape != (len(np.asarray(v)),):
                 raise ConfigError(f"{name or 'vectors'}: {len(np.asarray(v))} vectors but "
                                   f"{kind}_labels has shape {lab.shape}")
     cols = len(methods)
-    fig, axes = plt.subplots(2, cols, figsize=(4.2 * cols + 1.6, 8), squeeze=False)
+    fig, axes = plt.subplots(len(labels), cols, figsize=(4.2 * cols + 1.6, 4 * len(labels)),
+                             squeeze=False)
     for c, (name, v) in enumerate(methods.items()):
         xy = tsne_2d(v, seed)  # (n, 2)
         for r, (kind, lab) in enumerate(labels.items()):
