@@ -42,10 +42,10 @@ def test_contrastive_loss(model, feature_set, singer_labels, cfg: ZooConfig) -> 
 
 def performance_embeddings(embedder, feature_set) -> tuple[np.ndarray, np.ndarray]:
     """(performance embeddings (n_recordings, dim), window embeddings (n_windows, dim))."""
+    from singer_zoo.evaluation.metrics import recording_scores
+
     win = predict_windows(embedder, feature_set)  # (n_windows, dim)
-    rec = feature_set.window_index[:, 0]
-    perf = np.stack([win[rec == i].mean(0) for i in range(feature_set.n_recordings)])
-    return perf, win
+    return recording_scores(win, feature_set.window_index[:, 0], feature_set.n_recordings), win
 
 
 def run_embedding(cfg: ZooConfig, split: dict, out_dir, *, cache_dir=None, workers: int = 2,
