@@ -50,6 +50,18 @@ def _from_dict(cls, data: Mapping[str, Any] | None):
     return cls(**data)
 
 
+def read_yaml(path, what: str):
+    """The parsed content of a YAML file; an unreadable file or bad YAML is a ConfigError
+    naming the file and `what` it should hold."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read {what} ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Audio front end. Defaults are the paper's Mel settings (section 3.2).
@@ -238,13 +250,7 @@ class ZooConfig:
 
     @classmethod
     def from_yaml(cls, path) -> "ZooConfig":
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        data = read_yaml(path, "config")
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: a zoo config must be a YAML mapping")
         try:

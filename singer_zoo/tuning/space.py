@@ -248,16 +248,9 @@ def space_from_dict(data, source: str = "<space>") -> SearchSpace:
 
 def load_space(path, fixed: Mapping | None = None) -> SearchSpace:
     """Read and validate a space file; `fixed` ({name: value}) fixes hyperparameters."""
-    import yaml
+    from singer_zoo.config import read_yaml
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read search space ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    space = space_from_dict(data, str(path))
+    space = space_from_dict(read_yaml(path, "search space"), str(path))
     return space.with_fixed(fixed) if fixed else space
 
 
