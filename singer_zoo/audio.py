@@ -97,11 +97,17 @@ def _riff_data_frames(path: str) -> int | None:
 
 
 def _downmix(x: np.ndarray) -> np.ndarray:
-    """(n, channels) interleaved block -> (n,) channel mean, as a matrix-vector product:
-    numpy's `mean(axis=1)` over the short channel axis took ~60 % of decoding time."""
+    """(n, channels) interleaved block -> (n,) channel mean, by adding channel columns:
+    numpy's `mean(axis=1)` over the short channel axis took ~60 % of decoding time, and a
+    matrix-vector product goes through multi-threaded BLAS, whose threads fight parallel
+    decoding workers for the cores (2 workers scaled 1.4x instead of 1.9x)."""
     if x.shape[1] == 1:
-        return np.ascontiguousarray(x[:, 0])
-    return x @ np.full(x.shape[1], 1.0 / x.shape[1], dtype=np.float32)
+        return x[:, 0].copy()
+    y = np.add(x[:, 0], x[:, 1])
+    for c in range(2, x.shape[1]):
+        y += x[:, c]
+    y *= np.float32(1.0 / x.shape[1])
+    return y
 
 
 class _Sndfile:

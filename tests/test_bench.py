@@ -1,0 +1,74 @@
+"""The benchmarks in bench/ run end to end at tiny sizes and print what docs/ quotes.
+
+Speed is not asserted (CI machines are shared); structure and the values that do not
+depend on speed (exactness of a flat index, agreement of float32 TFLite with itself) are.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def run_bench(script: str, *args: str, cwd=None) -> str:
+    res = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
+                         text=True, cwd=cwd, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """Cells of the markdown table rows in `out`, header and rule lines excluded."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in out.splitlines() if line.startswith("|")]
+    return [r for r in rows[2:] if not set("".join(r)) <= set("-")]
+
+
+def test_bench_pipeline_reports_both_pipelines_and_the_bound():
+    out = run_bench("bench_pipeline.py", "--files", "1", "--seconds", "7", "--repeats", "1",
+                    "--format", "wav")
+    res = json.loads(out[out.index("{"):])
+    for key in ("ours_batch2_s", "ours_sequential_s", "librosa_s", "decode_only_batch2_s",
+                "speedup_batch2", "speedup_sequential", "speedup_bound_decode_only"):
+        assert math.isfinite(res[key]) and res[key] > 0, key
+    assert res["audio_seconds"] == 7
+    assert set(res["split_s"]) == {f"{who}_{stage}" for who in ("ours", "librosa")
+                                   for stage in ("decode", "resample", "features")}
+
+
+def test_bench_audio_memory_measures_every_reader(tmp_path):
+    out = run_bench("bench_audio_memory.py", "--minutes", "0.1", "--dir", str(tmp_path))
+    readers = {line.split()[0] for line in out.splitlines()[4:]}
+    assert readers == {"stream_audio", "load_audio", "soundfile.read"}
+    assert not list(tmp_path.iterdir())  # the generated file is removed
+
+
+def test_bench_index_flat_is_exact():
+    rows = table_rows(run_bench("bench_index.py", "--sizes", "2000", "--queries", "5"))
+    assert rows[0][0].startswith("flat") and rows[0][-1] == "1.000"
+    assert [r[0].split()[0] for r in rows[1:]] == ["IVFFlat"] * 3
+    assert all(0.0 <= float(r[-1]) <= 1.0 for r in rows)
+
+
+def test_bench_models_prints_a_row_per_model():
+    rows = table_rows(run_bench("bench_models.py", "--rows", "mobile_resnext_attention",
+                                "--steps", "1", "--calls", "2", "--warmup", "1"))
+    assert len(rows) == 1 and rows[0][0] == "`mobile_resnext_attention`"
+    assert all(float(c.rstrip("x")) > 0 for c in rows[0][1:])
+
+
+@pytest.mark.slow
+def test_bench_export_compares_every_tflite_mode():
+    rows = table_rows(run_bench("bench_export.py", "--rows", "mobile_resnext_attention",
+                                "--calls", "2"))
+    files = [r[1] for r in rows]
+    assert files == ["SavedModel (all threads)", "TFLite float32 (1 thread)",
+                     "TFLite int8 (1 thread)", "TFLite full-int8 (1 thread)"]
+    assert rows[1][5] == "1.0000"  # float32 against itself
+    assert all(0.9 < float(r[5]) <= 1.0 for r in rows[1:])
