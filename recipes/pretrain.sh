@@ -69,17 +69,10 @@ for row in ${ROWS//,/ }; do
     cp "$OUT/$row/tsne_clips.png" "docs/real_voices/tsne_clips_$row.png"
 done
 
-# 4. export (calibration-free modes only; the check audio is the default synthetic clip)
-"$BIN/singer-zoo" export "$OUT/t2_resnext_shallow_average" \
-    --out exported/t2_resnext_shallow_average --tflite int8
-"$BIN/singer-zoo" export "$OUT/mobile_resnext_attention" \
-    --out exported/mobile_resnext_attention --tflite float32,int8
-
-# the card's training data, licences and held-out-speaker metrics (metadata.json is the only
-# file of the folder that is not hashed in the card, so this keeps the integrity check valid)
+# 4. export (calibration-free modes only; the check audio is the default synthetic clip),
+# with the training data, licences and held-out-speaker metrics as extra card entries
 "$PY" - "$DATA/manifest.csv" "$OUT" $ROWS <<'EOF'
 import json, sys
-from collections import Counter
 from pathlib import Path
 from singer_zoo.data import read_manifest
 from singer_zoo.evaluation.protocols import embedding_split
@@ -111,10 +104,8 @@ data = {
                "channel (see held_out_evaluation.per_source)",
 }
 for row in rows:
-    card_path = Path("exported", row, "metadata.json")
-    card = json.loads(card_path.read_text())
     t2 = next(r for r in report["table2"] if r["name"] == row) if "table2" in report else None
-    card["training_data"] = data
+    card = {"training_data": data}
     card["held_out_evaluation"] = {
         "test_speakers": data["speakers"]["test"],
         "table2_row": t2,
@@ -123,9 +114,16 @@ for row in rows:
         "per_source": {m: per_source["methods"][m] for m in (row, "baseline")},
         "report": "docs/real_voices.md",
     }
-    card_path.write_text(json.dumps(card, indent=2))
-    print("card updated:", card_path)
+    path = out / f"card_extra_{row}.json"
+    path.write_text(json.dumps(card, indent=2))
+    print("card entries written:", path)
 EOF
+"$BIN/singer-zoo" export "$OUT/t2_resnext_shallow_average" \
+    --out exported/t2_resnext_shallow_average --tflite int8 \
+    --card-extra "$OUT/card_extra_t2_resnext_shallow_average.json"
+"$BIN/singer-zoo" export "$OUT/mobile_resnext_attention" \
+    --out exported/mobile_resnext_attention --tflite float32,int8 \
+    --card-extra "$OUT/card_extra_mobile_resnext_attention.json"
 
 # 5. load by name and embed a recording of the corpus
 "$PY" - "$DATA" $ROWS <<'EOF'

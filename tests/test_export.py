@@ -79,6 +79,14 @@ def test_savedmodel_signatures_match_keras(exported):
                                embedder(windows), atol=SAVEDMODEL_TOL)
 
 
+def test_savedmodel_stores_each_weight_once(exported):
+    _, embedder, res = exported
+    ckpt = tf.train.load_checkpoint(str(res.path / "saved_model" / "variables" / "variables"))
+    stored = sum(int(np.prod(shape)) for key, shape in ckpt.get_variable_to_shape_map().items()
+                 if key.endswith("VARIABLE_VALUE"))
+    assert stored == embedder.count_params()
+
+
 def test_tflite_float32_builtin_ops_matches_keras(exported):
     cfg, embedder, res = exported
     from ai_edge_litert.interpreter import Interpreter
@@ -157,6 +165,29 @@ def test_cli_export(exported, tmp_path, capsys):
     assert card.verify(tmp_path / "cli")["tflite"] == {}
     assert main(["export", run, "--out", str(tmp_path / "q"), "--tflite", "full-int8"]) == 2
     assert "needs --representative" in capsys.readouterr().err
+
+
+def test_int8_without_float32_is_checked_against_keras_and_card_extra(exported, tmp_path,
+                                                                     capsys):
+    _, _, res = exported
+    run = str(res.path.parent / "run")
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"training_data": {"corpus": "test voices"}}))
+    assert main(["export", run, "--out", str(tmp_path / "q"), "--tflite", "int8",
+                 "--card-extra", str(extra)]) == 0
+    assert "tflite_int8: min_cosine_vs_keras=" in capsys.readouterr().out
+    c = card.verify(tmp_path / "q")
+    assert c["training_data"] == {"corpus": "test voices"}
+    assert c["checks"]["tflite_int8"]["min_cosine_vs_keras"] >= MIN_COSINE
+    extra.write_text(json.dumps({"checks": {}}))
+    assert main(["export", run, "--out", str(tmp_path / "r"), "--card-extra",
+                 str(extra)]) == 2
+    assert "card_extra may not set checks" in capsys.readouterr().err
+    extra.write_text("[1, 2]")
+    assert main(["export", run, "--out", str(tmp_path / "r"), "--card-extra",
+                 str(extra)]) == 2
+    assert "must be a JSON object" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.slow

@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--config", metavar="NAME_OR_YAML",
                    help="zoo config of a .keras file without config.yaml beside it")
     p.add_argument("--name", help="model name in the card (default: the config's name)")
+    p.add_argument("--card-extra", metavar="JSON_FILE",
+                   help="a JSON object of more model-card entries (training data, licences, "
+                        "held-out results), written into metadata.json")
     p.set_defaults(func=run)
 
 
@@ -37,6 +40,21 @@ def _waveforms(manifest: str, n: int, sr: int) -> list:
     if res.failed:
         print(res.report())
     return list(res.ok.values())
+
+
+def _card_extra(path: str) -> dict:
+    import json
+
+    from singer_zoo.errors import ConfigError
+
+    try:
+        extra = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot read the card entries ({e})") from None
+    if not isinstance(extra, dict):
+        raise ConfigError(f"{path}: card entries must be a JSON object, got "
+                          f"{type(extra).__name__}")
+    return extra
 
 
 def run(args) -> int:
@@ -55,7 +73,8 @@ def run(args) -> int:
     elif "full-int8" in modes:
         raise ConfigError("--tflite full-int8 needs --representative MANIFEST")
     res = export(args.source, args.out, modes, representative=rep,
-                 check_audio=rep[0] if rep else None, config=config, name=args.name)
+                 check_audio=rep[0] if rep else None, config=config, name=args.name,
+                 card_extra=_card_extra(args.card_extra) if args.card_extra else None)
     print(f"exported {res.card['name']} to {res.path}")
     for check, values in res.card["checks"].items():
         print(f"  {check}: " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))

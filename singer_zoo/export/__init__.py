@@ -71,10 +71,12 @@ def _load_keras(path: Path) -> keras.Model:
         raise ConfigError(f"{path}: cannot load the Keras model ({e})") from None
 
 
-def _check_tflite(flat: bytes, mode: str, clips, reference) -> tuple[dict, list]:
-    """Run one .tflite on the check clips: float32 against the Keras `reference` (max abs
-    error), quantised modes against the float32 file's outputs (cosine). Returns (the
-    card's check entry, the file's clip embeddings)."""
+def _check_tflite(flat: bytes, mode: str, clips, reference, against: str
+                  ) -> tuple[dict, list]:
+    """Run one .tflite on the check clips and compare with `reference`, the clip
+    embeddings of `against` ("keras", or "float32" for quantised modes when a float32 file
+    was exported): float32 by max abs error, quantised modes by cosine. Returns (the card's
+    check entry, the file's clip embeddings)."""
     outs = [tflite.run(flat, c)["embedding"] for c in clips]
     err = max(float(np.abs(o - r).max()) for o, r in zip(outs, reference))
     if mode == "float32":
@@ -84,9 +86,9 @@ def _check_tflite(flat: bytes, mode: str, clips, reference) -> tuple[dict, list]
         return {"max_abs_error_vs_keras": err, "tolerance": TFLITE_TOL}, outs
     cos = min(tflite.cosine(o, r) for o, r in zip(outs, reference))
     if not cos >= MIN_COSINE:
-        raise ExportCheckError(f"TFLite {mode} embeddings have cosine {cos:.4f} with float32 "
-                               f"(minimum {MIN_COSINE})")
-    return {"min_cosine_vs_float32": cos, "max_abs_error_vs_float32": err,
+        raise ExportCheckError(f"TFLite {mode} embeddings have cosine {cos:.4f} with "
+                               f"{against} (minimum {MIN_COSINE})")
+    return {f"min_cosine_vs_{against}": cos, f"max_abs_error_vs_{against}": err,
             "min_cosine": MIN_COSINE}, outs
 
 
@@ -116,12 +118,20 @@ def _publish(staging: Path, out: Path) -> None:
 
 
 def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_audio=None,
-           config=None, name: str | None = None) -> ExportResult:
+           config=None, name: str | None = None, card_extra: dict | None = None
+           ) -> ExportResult:
     """Export `source` (run folder or .keras file) to the folder `out`; see the module doc.
 
     `representative`: waveforms (22050 Hz) used to calibrate full-int8; `check_audio`: a
-    waveform for the equality checks (default: a synthetic performance).
+    waveform for the equality checks (default: a synthetic performance); `card_extra`:
+    more top-level card entries (training data, licences, held-out results), which may not
+    replace the entries export writes itself.
     """
+    card_extra = dict(card_extra or {})
+    clash = sorted(set(card_extra) & card_mod.RESERVED)
+    if clash:
+        raise ConfigError(f"export: card_extra may not set {', '.join(clash)} (written by "
+                          f"export itself)")
     model_path, cfg, info = _source(source, config)
     embedder = embedder_of(_load_keras(model_path), cfg)
     modes = tuple(tflite_modes)
@@ -142,19 +152,22 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         clips = tflite.clips_of(wave, clip_samples)[:2]
         refs = [keras_reference(embedder, cfg, c).mean(0) for c in clips]
         calib = [c for y in representative for c in tflite.clips_of(y, clip_samples)]
-        reference = refs  # quantised files are compared with float32 (if exported)
+        reference, against = refs, "keras"  # quantised files: vs float32 when exported
         for mode in sorted(modes, key=tflite.MODES.index):  # float32 first
             flat = tflite.convert(staging / "saved_model", mode, calib,
                                   tflite.front_end_constants(graph.frontend))
-            checks[f"tflite_{mode}"], outs = _check_tflite(flat, mode, clips, reference)
-            reference = outs if mode == "float32" else reference
+            checks[f"tflite_{mode}"], outs = _check_tflite(flat, mode, clips, reference,
+                                                           against)
+            if mode == "float32":
+                reference, against = outs, "float32"
             (staging / f"model_{mode}.tflite").write_bytes(flat)
         card = card_mod.write_card(staging, {
             "name": name or cfg.name, "source": str(model_path), "config": cfg.to_dict(),
             "frontend": {**cfg.features.to_dict(), "clip_samples": clip_samples,
                          "window_seconds": cfg.features.window_seconds},
             "embedding_dim": cfg.arch.embedding_dim,
-            "tflite": {m: f"model_{m}.tflite" for m in modes}, **info, "checks": checks})
+            "tflite": {m: f"model_{m}.tflite" for m in modes}, **info, "checks": checks,
+            **card_extra})
         _publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -10,9 +10,11 @@ Signatures (all float32; the front end is inside the graph, so callers pass raw 
 - `embed_windows(windows: (batch, window_frames, n_bins))` -> `embeddings` (batch, D), for
   callers that compute the Mel windows themselves.
 
-Built with `keras.export.ExportArchive` (tracks the Keras layers' variables and adds one
-`tf.function` endpoint per signature), so loading needs only `tf.saved_model.load`, never
-this package's Python code.
+Built with `keras.export.ExportArchive` (one `tf.function` endpoint per signature; the
+archive saves the variables those endpoints use), so loading needs only
+`tf.saved_model.load`, never this package's Python code. The embedder is deliberately not
+`track()`ed: that adds the Keras variables as a second copy beside the endpoints' own
+(a SavedModel twice the size of the weights), for nothing the signatures need.
 """
 from __future__ import annotations
 
@@ -63,7 +65,6 @@ class EmbeddingGraph:
         """Write the SavedModel with the three signatures to `path` (a new folder)."""
         f = self.cfg.features
         archive = keras.export.ExportArchive()
-        archive.track(self.embedder)  # the front end and windows hold constants only
         archive.add_endpoint("embed_waveform", self.embed_waveform, input_signature=[
             tf.TensorSpec([None], tf.float32, name="waveform")])
         archive.add_endpoint("embed_clip", self.embed_waveform, input_signature=[
