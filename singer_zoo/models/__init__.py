@@ -10,9 +10,9 @@ from singer_zoo.models.tasks import (ContrastiveLoss, SiameseModel, SquaredDista
                                      build_classifier, build_embedder, build_siamese,
                                      contrastive_loss)
 
-# XLA trained the paper-size rows as fast or faster on CPU in two benchmark runs (1.00x-1.67x;
-# the small mobile row was faster without it); inference differences were within the noise of
-# the shared 2-core machine. XLA recompiles for each new input shape.
+# On an otherwise idle 2-core CPU, XLA trained all four benchmarked rows faster (1.17x-1.37x)
+# and ran single-window inference faster (1.07x-1.22x); earlier runs on a loaded machine were
+# mixed. XLA recompiles for each new input shape.
 DEFAULT_JIT_COMPILE = True
 
 __all__ = ["DEFAULT_JIT_COMPILE", "ContrastiveLoss", "FeedForwardAttention", "SiameseModel",
