@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, Iterable
 
@@ -34,7 +35,8 @@ def run_batch(fn: Callable, items: Iterable[Hashable], *, workers: int = 1,
     if progress:
         from keras.utils import Progbar
 
-        bar = Progbar(len(items), unit_name=label)
+        # a live bar on a terminal; one summary line in logs and pipes (no \r floods)
+        bar = Progbar(len(items), unit_name=label, verbose=1 if sys.stdout.isatty() else 2)
     outcomes = {}
 
     def record(item, fut_or_call):

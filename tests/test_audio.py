@@ -311,6 +311,12 @@ def test_run_batch_keeps_good_results(write_audio, tone, tmp_path):
     assert result.failed[str(bad)].startswith(f"{bad}: not a readable audio file")
 
 
+def test_run_batch_progress_is_one_line_when_not_a_terminal(capsys):
+    run_batch(str, range(7), progress=True, label="things")  # pytest's stdout is no tty
+    out = capsys.readouterr().out
+    assert "\r" not in out and out.count("\n") == 1 and out.startswith("7/7")
+    assert "things" in out
+
 
 def test_check_waveform_names_the_in_memory_waveform():
     from singer_zoo.audio import check_waveform
