@@ -41,13 +41,25 @@ def _positive(cls: str, obj, *names: str) -> None:
                f"{n} must be a positive number, got {v!r}")
 
 
-def _from_dict(cls, data: Mapping[str, Any] | None):
-    """Build dataclass `cls` from a mapping, rejecting unknown keys with the valid ones."""
-    data = dict(data or {})
+def _reject_unknown(cls, data: dict) -> None:
+    """ConfigError listing the valid fields when `data` has keys `cls` does not know."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     _check(not unknown, cls.__name__, f"unknown field(s) {unknown}; valid: {sorted(names)}")
-    return cls(**data)
+
+
+class _Section:
+    """dict round trip of a config section (a frozen dataclass); YAML holds these dicts."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None):
+        """Build the section from a mapping, rejecting unknown keys with the valid ones."""
+        data = dict(data or {})
+        _reject_unknown(cls, data)
+        return cls(**data)
 
 
 def read_yaml(path, what: str):
@@ -63,7 +75,7 @@ def read_yaml(path, what: str):
 
 
 @dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(_Section):
     """Audio front end. Defaults are the paper's Mel settings (section 3.2).
 
     Values are power in dB relative to the recording's maximum, clipped at -top_db and
@@ -98,16 +110,9 @@ class FeatureConfig:
     def window_seconds(self) -> float:
         return self.window_frames * self.hop_length / self.sample_rate
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        return _from_dict(cls, data)
-
 
 @dataclass(frozen=True)
-class ArchConfig:
+class ArchConfig(_Section):
     """Backbone + head. A stem conv layer, then stages of blocks (one width per block).
 
     Max pooling (2, 2) follows the stem and each stage; this placement reproduces every
@@ -157,17 +162,13 @@ class ArchConfig:
         return 2 ** (1 + len(self.stages))
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        d = super().to_dict()
         d["stages"] = [list(s) for s in self.stages]
         return d
 
-    @classmethod
-    def from_dict(cls, data):
-        return _from_dict(cls, data)
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Section):
     """Task and optimisation. Defaults are the paper's (section 3.3); `max_epochs` and
     `steps_per_epoch` are budgets for demos and tests."""
 
@@ -191,13 +192,6 @@ class TrainConfig:
         _check(0 <= self.min_improvement < 1, c, "min_improvement must be in [0, 1)")
         _check(self.task != "siamese" or self.batch_size % 2 == 0, c,
                "siamese batch_size must be even (1:1 same/different pairs)")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)
@@ -237,9 +231,7 @@ class ZooConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ZooConfig":
         data = dict(data)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        _check(not unknown, "ZooConfig", f"unknown field(s) {unknown}; valid: {sorted(names)}")
+        _reject_unknown(cls, data)
         _check("name" in data and "table" in data, "ZooConfig", "name and table are required")
         return cls(name=data["name"], table=data["table"],
                    description=data.get("description", ""),
