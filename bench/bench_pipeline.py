@@ -12,7 +12,9 @@ per-stage split times decode (to mono at the native rate), resample and features
 (waveform -> windows) separately, and `decode_only_batch2` (decode + downmix alone on the
 same 2 threads) gives the ceiling any pipeline decoding with the same library can reach.
 
-`--hour` also measures the peak resident memory of `extract_features` on a generated
+`--manifest M` runs both pipelines on the recordings of a manifest instead (real files in
+their own formats and rates; files our pipeline refuses, e.g. silent ones, are left out of
+both). `--hour` also measures the peak resident memory of `extract_features` on a generated
 one-hour 44.1 kHz stereo WAV in a fresh process, next to the process's resident size after
 imports and a warm-up call (Linux /proc counters).
 
@@ -35,9 +37,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from singer_zoo.audio import RESAMPLE_QUALITY, stream_audio
+from singer_zoo.audio import RESAMPLE_QUALITY, audio_info, stream_audio
 from singer_zoo.batch import run_batch
 from singer_zoo.config import FeatureConfig
+from singer_zoo.data import read_manifest
 from singer_zoo.features import chop, extract_features, extract_windows
 
 CFG = FeatureConfig()
@@ -82,43 +85,46 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def stage_split(paths) -> dict:
+def stage_split(paths, rates: dict) -> dict:
     """Seconds per stage summed over the files, each stage timed on its own: decode (to
-    mono at the native rate), resample (44.1 -> 22.05 kHz, same soxr quality), features
+    mono at the file's native rate), resample (to 22.05 kHz, same soxr quality), features
     (22.05 kHz waveform -> windows)."""
     out = dict.fromkeys(["ours_decode", "ours_resample", "ours_features", "librosa_decode",
                          "librosa_resample", "librosa_features"], 0.0)
     for p in paths:
-        blocks = []
-        out["ours_decode"] += timed(lambda: blocks.extend(stream_audio(p, sr=NATIVE)))
+        blocks, rate = [], rates[p]
+        out["ours_decode"] += timed(lambda: blocks.extend(stream_audio(p, sr=rate)))
         native, y = np.concatenate(blocks), []
         out["ours_resample"] += timed(lambda: y.append(
-            soxr.resample(native, NATIVE, CFG.sample_rate, quality=RESAMPLE_QUALITY)))
+            soxr.resample(native, rate, CFG.sample_rate, quality=RESAMPLE_QUALITY)))
         out["ours_features"] += timed(lambda: chop(extract_features(y[0], CFG), CFG))
         native = []
         out["librosa_decode"] += timed(lambda: native.append(librosa.load(p, sr=None)[0]))
         out["librosa_resample"] += timed(lambda: y.append(librosa.resample(
-            native[0], orig_sr=NATIVE, target_sr=CFG.sample_rate)))
+            native[0], orig_sr=rate, target_sr=CFG.sample_rate)))
         out["librosa_features"] += timed(lambda: librosa_features(y[1]))
     return out
 
 
-def throughput(paths, seconds: float, repeats: int) -> dict:
+def throughput(paths, repeats: int) -> dict:
+    """Best-of-`repeats` wall times of the pipelines over `paths`, and their ratios."""
+    infos = {p: audio_info(p) for p in paths}
+    rates = {p: i.sample_rate for p, i in infos.items()}
     extract_windows(paths[0], CFG), librosa_windows(paths[0])  # warm up (trace, caches)
     best = {"ours_batch2": np.inf, "ours_sequential": np.inf, "librosa": np.inf,
             "decode_only_batch2": np.inf}
     split = None
     for _ in range(repeats):
         best["decode_only_batch2"] = min(best["decode_only_batch2"], timed(lambda: run_batch(
-            lambda p: sum(map(len, stream_audio(p, sr=NATIVE))), paths, workers=2)))
+            lambda p: sum(map(len, stream_audio(p, sr=rates[p]))), paths, workers=2)))
         t = timed(lambda: run_batch(lambda p: extract_windows(p, CFG), paths, workers=2))
         best["ours_batch2"] = min(best["ours_batch2"], t)
         best["ours_sequential"] = min(best["ours_sequential"],
                                       timed(lambda: [extract_windows(p, CFG) for p in paths]))
         best["librosa"] = min(best["librosa"], timed(lambda: [librosa_windows(p) for p in paths]))
-        s = stage_split(paths)
+        s = stage_split(paths, rates)
         split = s if split is None else {k: min(v, s[k]) for k, v in split.items()}
-    audio_s = seconds * len(paths)
+    audio_s = sum(i.duration for i in infos.values())
     res = {f"{k}_x_realtime": audio_s / v for k, v in best.items()}
     res.update({f"{k}_s": v for k, v in best.items()})
     res["speedup_batch2"] = best["librosa"] / best["ours_batch2"]
@@ -128,6 +134,16 @@ def throughput(paths, seconds: float, repeats: int) -> dict:
     res["split_s"] = split
     res["audio_seconds"] = audio_s
     return res
+
+
+def manifest_files(manifest: str) -> list[str]:
+    """The recordings of a manifest that our pipeline accepts (the others are reported on
+    stderr and left out of both pipelines, so both process the same audio)."""
+    paths = [r.path for r in read_manifest(manifest, splits=None)]
+    res = run_batch(lambda p: extract_windows(p, CFG), paths, workers=2)
+    if res.failed:
+        print(res.report(), file=sys.stderr)
+    return list(res.ok)
 
 
 def _status_mb(field: str) -> float:
@@ -170,18 +186,24 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--format", choices=["flac", "wav"], default="flac")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--manifest", help="benchmark the recordings of this manifest (real files, "
+                                       "native formats and rates) instead of generated ones")
     ap.add_argument("--hour", action="store_true", help="also measure one-hour peak memory")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
         return memory_child(args.memory_child)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = make_files(Path(tmp), args.files, args.seconds, args.format)
+        if args.manifest:
+            paths = manifest_files(args.manifest)
+            files = f"{len(paths)} recordings of {args.manifest}"
+        else:
+            paths = make_files(Path(tmp), args.files, args.seconds, args.format)
+            files = f"{args.files} x {args.seconds:g} s, 44.1 kHz stereo {args.format}"
         res = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{len(os.sched_getaffinity(0))} cores",
-               "files": f"{args.files} x {args.seconds:g} s, 44.1 kHz stereo {args.format}",
-               "load_average_before": os.getloadavg()[0]}
-        res.update(throughput(paths, args.seconds, args.repeats))
+               "files": files, "load_average_before": os.getloadavg()[0]}
+        res.update(throughput(paths, args.repeats))
         res["load_average_after"] = os.getloadavg()[0]
         if args.hour:
             res["hour"] = hour_memory(Path(tmp))

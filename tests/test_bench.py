@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -40,6 +41,23 @@ def test_bench_pipeline_reports_both_pipelines_and_the_bound():
     assert res["audio_seconds"] == 7
     assert set(res["split_s"]) == {f"{who}_{stage}" for who in ("ours", "librosa")
                                    for stage in ("decode", "resample", "features")}
+
+
+def test_bench_pipeline_on_a_manifest_leaves_out_refused_files(tmp_path, write_audio):
+    t = np.arange(16000 * 3) / 16000
+    write_audio("a.wav", 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+    write_audio("b.flac", 0.3 * np.sin(2 * np.pi * 330 * t[:16000 * 2]), 16000)
+    write_audio("quiet.wav", np.zeros(16000), 16000)
+    (tmp_path / "m.csv").write_text("path,singer\na.wav,x\nb.flac,y\nquiet.wav,z\n")
+    res = subprocess.run([sys.executable, str(BENCH / "bench_pipeline.py"), "--manifest",
+                          str(tmp_path / "m.csv"), "--repeats", "1"], capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout[res.stdout.index("{"):])
+    assert out["files"].startswith("2 recordings of")
+    assert out["audio_seconds"] == pytest.approx(5.0)
+    assert "quiet.wav: all silent" in res.stderr
+    assert out["speedup_batch2"] > 0
 
 
 def test_bench_audio_memory_measures_every_reader(tmp_path):

@@ -52,6 +52,20 @@ def test_power_blocks_of_any_sizes_give_the_same_frames(monkeypatch):
     np.testing.assert_allclose(ragged, one, rtol=1e-4, atol=1e-9)
 
 
+def test_one_block_recording_costs_one_tf_call(monkeypatch):
+    cfg = FeatureConfig()
+    layer, fn = extract._power_fn(cfg)
+    calls = []
+    monkeypatch.setattr(extract, "_power_fn",
+                        lambda c: (layer, lambda x: calls.append(x.shape) or fn(x)))
+    y = sung(5.0)
+    assert stream_power([y], cfg).shape == (1 + len(y) // 512, 96)
+    assert len(calls) == 1
+    calls.clear()
+    stream_power([y[:50000], y[50000:]], cfg)  # the last block goes with the end padding
+    assert len(calls) == 2
+
+
 def test_file_at_44k_stereo_is_resampled_and_matches_layer(tmp_path):
     path = tmp_path / "song.flac"
     y44 = sung(5.0, sr=44100)

@@ -2,8 +2,8 @@
 
 `extract_features(path, cfg)` decodes with `singer_zoo.audio.stream_audio`, computes the
 front end's *power* per block and applies the dB conversion (reference: the recording's
-maximum) once the whole recording is seen, so memory is bounded by one block plus the
-(frames, bins) result (about 60 MB of float32 per hour of audio at the defaults) and the
+maximum) once the whole recording is seen, so memory is bounded by two blocks (one of
+look-ahead) plus the (frames, bins) result (about 60 MB of float32 per hour of audio at the defaults) and the
 result equals the front-end layer applied to the whole waveform.
 
 Frame alignment: the stream is treated as the centred signal [frame_length // 2 zeros,
@@ -63,9 +63,15 @@ def stream_power(blocks, cfg: FeatureConfig) -> np.ndarray:
             out.append(fn(tf.constant(chunk[None])).numpy())
         return buf[n * hop:]
 
+    # one block of look-ahead: the last block is flushed together with the end padding, so
+    # a recording of one block (most files under 30 s) costs one TF call, not two
+    pending = None
     for block in blocks:
-        buf = flush(np.concatenate([buf, np.asarray(block, np.float32)]))
-    flush(np.concatenate([buf, np.zeros(fl - fl // 2, np.float32)]))
+        if pending is not None:
+            buf = flush(np.concatenate([buf, pending]))
+        pending = np.asarray(block, np.float32)
+    tail = [] if pending is None else [pending]
+    flush(np.concatenate([buf, *tail, np.zeros(fl - fl // 2, np.float32)]))
     return np.concatenate(out, axis=0)
 
 
