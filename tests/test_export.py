@@ -60,6 +60,7 @@ def test_card_records_model_hashes_and_checks(exported):
     assert c["checks"]["savedmodel"]["max_abs_error_vs_keras"] <= SAVEDMODEL_TOL
     assert c["checks"]["tflite_float32"]["max_abs_error_vs_keras"] <= TFLITE_TOL
     assert c["checks"]["tflite_int8"]["min_cosine_vs_float32"] >= MIN_COSINE
+    assert c["check_audio"] == "<waveform>"
 
 
 def test_savedmodel_signatures_match_keras(exported):
@@ -163,20 +164,25 @@ def test_cli_export(exported, tmp_path, capsys):
     assert main(["export", run, "--out", str(tmp_path / "cli"), "--tflite", "none"]) == 0
     assert "savedmodel: max_abs_error_vs_keras=" in capsys.readouterr().out
     assert card.verify(tmp_path / "cli")["tflite"] == {}
+    assert card.verify(tmp_path / "cli")["check_audio"] == "synthetic performance (14 s)"
     assert main(["export", run, "--out", str(tmp_path / "q"), "--tflite", "full-int8"]) == 2
     assert "needs --representative" in capsys.readouterr().err
 
 
 def test_int8_without_float32_is_checked_against_keras_and_card_extra(exported, tmp_path,
-                                                                     capsys):
+                                                                     capsys, write_audio):
     _, _, res = exported
     run = str(res.path.parent / "run")
     extra = tmp_path / "extra.json"
     extra.write_text(json.dumps({"training_data": {"corpus": "test voices"}}))
+    wav = write_audio("real.wav", voice(4.0, singer=2), SR)
+    (tmp_path / "m.csv").write_text("path,singer\nmissing.wav,a\nreal.wav,b\n")
     assert main(["export", run, "--out", str(tmp_path / "q"), "--tflite", "int8",
-                 "--card-extra", str(extra)]) == 0
-    assert "tflite_int8: min_cosine_vs_keras=" in capsys.readouterr().out
+                 "--representative", str(tmp_path / "m.csv"), "--card-extra", str(extra)]) == 0
+    out = capsys.readouterr().out
+    assert "tflite_int8: min_cosine_vs_keras=" in out and "missing.wav" in out
     c = card.verify(tmp_path / "q")
+    assert c["check_audio"] == str(wav)  # the first recording that decodes
     assert c["training_data"] == {"corpus": "test voices"}
     assert c["checks"]["tflite_int8"]["min_cosine_vs_keras"] >= MIN_COSINE
     extra.write_text(json.dumps({"checks": {}}))

@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _waveforms(manifest: str, n: int, sr: int) -> list:
+def _waveforms(manifest: str, n: int, sr: int) -> dict:
+    """{path: waveform} of the first `n` recordings of `manifest` that decode."""
     from singer_zoo.audio import load_audio
     from singer_zoo.batch import run_batch
     from singer_zoo.data.manifest import read_manifest
@@ -39,7 +40,7 @@ def _waveforms(manifest: str, n: int, sr: int) -> list:
     res = run_batch(lambda p: load_audio(p, sr=sr), paths)
     if res.failed:
         print(res.report())
-    return list(res.ok.values())
+    return res.ok
 
 
 def _card_extra(path: str) -> dict:
@@ -65,15 +66,15 @@ def run(args) -> int:
 
     modes = parse_modes(args.tflite)
     config = get_config(args.config) if args.config else None
-    rep = []
+    rep = {}
     if args.representative:
         rep = _waveforms(args.representative, args.calibration_files, 22050)
         if not rep:
             raise ConfigError(f"{args.representative}: no usable calibration audio")
     elif "full-int8" in modes:
         raise ConfigError("--tflite full-int8 needs --representative MANIFEST")
-    res = export(args.source, args.out, modes, representative=rep,
-                 check_audio=rep[0] if rep else None, config=config, name=args.name,
+    res = export(args.source, args.out, modes, representative=list(rep.values()),
+                 check_audio=next(iter(rep), None), config=config, name=args.name,
                  card_extra=_card_extra(args.card_extra) if args.card_extra else None)
     print(f"exported {res.card['name']} to {res.path}")
     for check, values in res.card["checks"].items():

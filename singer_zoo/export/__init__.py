@@ -25,6 +25,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from singer_zoo.audio import load_audio
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.export import card as card_mod
@@ -122,8 +123,9 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
            ) -> ExportResult:
     """Export `source` (run folder or .keras file) to the folder `out`; see the module doc.
 
-    `representative`: waveforms (22050 Hz) used to calibrate full-int8; `check_audio`: a
-    waveform for the equality checks (default: a synthetic performance); `card_extra`:
+    `representative`: waveforms (22050 Hz) used to calibrate full-int8; `check_audio`: an
+    audio file or a 22050 Hz waveform for the equality checks (default: a synthetic
+    performance), named in the card's `check_audio`; `card_extra`:
     more top-level card entries (training data, licences, held-out results), which may not
     replace the entries export writes itself.
     """
@@ -137,8 +139,13 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
     modes = tuple(tflite_modes)
     sr = cfg.features.sample_rate
     clip_samples = int(round(CLIP_SECONDS * sr))
-    wave = np.asarray(_default_check_audio(sr) if check_audio is None else check_audio,
-                      np.float32)
+    if check_audio is None:
+        wave, check_name = _default_check_audio(sr), "synthetic performance (14 s)"
+    elif isinstance(check_audio, (str, os.PathLike)):
+        wave, check_name = load_audio(check_audio, sr=sr), os.fspath(check_audio)
+    else:
+        wave, check_name = check_audio, "<waveform>"
+    wave = np.asarray(wave, np.float32)
     out = Path(out).resolve()
     _prepare_target(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -167,7 +174,7 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
                          "window_seconds": cfg.features.window_seconds},
             "embedding_dim": cfg.arch.embedding_dim,
             "tflite": {m: f"model_{m}.tflite" for m in modes}, **info, "checks": checks,
-            **card_extra})
+            "check_audio": check_name, **card_extra})
         _publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

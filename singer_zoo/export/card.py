@@ -21,8 +21,8 @@ CARD = "metadata.json"
 FORMAT = 1
 # entries export writes itself (callers may add others: training data, licences, results)
 RESERVED = frozenset({"format", "name", "source", "config", "frontend", "embedding_dim",
-                      "tflite", "training", "metrics", "checks", "versions", "created",
-                      "files"})
+                      "tflite", "training", "metrics", "checks", "check_audio", "versions",
+                      "created", "files"})
 
 
 def sha256_file(path) -> str:
