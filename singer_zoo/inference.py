@@ -32,7 +32,7 @@ from singer_zoo.features import extract_windows
 from singer_zoo.registry import REPO_ROOT
 
 PROGRESS_MIN = 20  # embed_many shows a progress bar from this many files on
-STREAM_SAMPLES = 600 * 22050  # longer waveforms are embedded window batch by batch
+STREAM_SECONDS = 600  # longer waveforms are embedded window batch by batch
 WINDOW_BATCH = 64
 
 
@@ -98,7 +98,7 @@ class Embedder:
             y = load_audio(audio_or_path, sr=self.sample_rate)
         else:
             y = check_waveform(audio_or_path)
-        if len(y) <= STREAM_SAMPLES:
+        if len(y) <= STREAM_SECONDS * self.sample_rate:
             return self._model.embed_waveform(tf.constant(y))
         # long recording: the graph would hold every STFT frame (n_fft floats each);
         # streamed numpy features (same values, docs/features.md) + embed_windows instead

@@ -61,6 +61,7 @@ def test_card_records_model_hashes_and_checks(exported):
     assert c["checks"]["tflite_float32"]["max_abs_error_vs_keras"] <= TFLITE_TOL
     assert c["checks"]["tflite_int8"]["min_cosine_vs_float32"] >= MIN_COSINE
     assert c["check_audio"] == "<waveform>"
+    assert set(c) == card.RESERVED  # export writes exactly the keys card_extra may not set
 
 
 def test_savedmodel_signatures_match_keras(exported):

@@ -104,7 +104,7 @@ def test_tampered_export_is_refused(model_dir, tmp_path, tamper):
 def test_long_recordings_stream_to_the_same_embedding(embedder, monkeypatch):
     y = voice(12.0, singer=4, seed=2)
     whole = embedder.window_embeddings(y)
-    monkeypatch.setattr(inference, "STREAM_SAMPLES", 5 * SR)
+    monkeypatch.setattr(inference, "STREAM_SECONDS", 5)
     monkeypatch.setattr(inference, "WINDOW_BATCH", 2)
     streamed = embedder.window_embeddings(y)
     assert streamed.shape == whole.shape == (6, 16)

@@ -18,18 +18,18 @@ def register(subparsers) -> None:
                    help="exported model (name in exported/ or folder)")
     b.add_argument("--out", required=True, metavar="INDEX", help="index folder")
     b.set_defaults(func=run_build)
+    other_model = {"metavar": "NAME_OR_PATH",
+                   "help": "exported model, if not the one the index was built with (e.g. moved)"}
     a = sub.add_parser("add", help="add recordings to an index without rebuilding")
     a.add_argument("index", metavar="INDEX")
     a.add_argument("files", nargs="+", metavar="FILE")
-    a.add_argument("--model", metavar="NAME_OR_PATH", help="exported model, if not the one "
-                   "the index was built with (e.g. moved)")
+    a.add_argument("--model", **other_model)
     a.set_defaults(func=run_add)
     q = sub.add_parser("query", help="the nearest performances to a recording")
     q.add_argument("index", metavar="INDEX")
     q.add_argument("audio", metavar="AUDIO")
     q.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
-    q.add_argument("--model", metavar="NAME_OR_PATH", help="exported model, if not the one "
-                   "the index was built with (e.g. moved)")
+    q.add_argument("--model", **other_model)
     q.set_defaults(func=run_query)
 
 

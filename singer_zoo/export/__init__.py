@@ -125,9 +125,9 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
 
     `representative`: waveforms (22050 Hz) used to calibrate full-int8; `check_audio`: an
     audio file or a 22050 Hz waveform for the equality checks (default: a synthetic
-    performance), named in the card's `check_audio`; `card_extra`:
-    more top-level card entries (training data, licences, held-out results), which may not
-    replace the entries export writes itself.
+    performance), named in the card's `check_audio`; `card_extra`: more top-level card
+    entries (training data, licences, held-out results), which may not replace the entries
+    export writes itself (`card.RESERVED`).
     """
     card_extra = dict(card_extra or {})
     clash = sorted(set(card_extra) & card_mod.RESERVED)

@@ -3,8 +3,8 @@
 `extract_features(path, cfg)` decodes with `singer_zoo.audio.stream_audio`, computes the
 front end's *power* per block and applies the dB conversion (reference: the recording's
 maximum) once the whole recording is seen, so memory is bounded by two blocks (one of
-look-ahead) plus the (frames, bins) result (about 60 MB of float32 per hour of audio at the defaults) and the
-result equals the front-end layer applied to the whole waveform.
+look-ahead) plus the (frames, bins) result (about 60 MB of float32 per hour of audio at the
+defaults) and the result equals the front-end layer applied to the whole waveform.
 
 Frame alignment: the stream is treated as the centred signal [frame_length // 2 zeros,
 audio, frame_length - frame_length // 2 zeros]; every frame whose samples have all arrived is
