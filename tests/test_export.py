@@ -15,6 +15,7 @@ from singer_zoo.data.synthetic import render, singer_params, song_params
 from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.export import MIN_COSINE, SAVEDMODEL_TOL, TFLITE_TOL, card, export, tflite
 from singer_zoo.export.savedmodel import SIGNATURES, keras_reference
+from singer_zoo.features import MelSpectrogram
 from singer_zoo.models import build_from_config
 
 SR = 22050
@@ -110,14 +111,47 @@ def test_int8_keeps_front_end_float_and_embeddings_close(exported):
     assert len(flat) < (res.path / "model_float32.tflite").stat().st_size
     from ai_edge_litert.interpreter import Interpreter
 
-    shapes = {tuple(t["shape"]): t["dtype"] for t in Interpreter(model_content=flat)
-              .get_tensor_details()}
-    assert shapes[(1, 1025, 96)] == np.float32  # the Mel filterbank stayed float
+    dtypes = {}
+    for t in Interpreter(model_content=flat).get_tensor_details():
+        dtypes.setdefault(tuple(t["shape"]), set()).add(t["dtype"])
+    mel = MelSpectrogram(get_config("mobile_resnext_attention").features)
+    blocks = [tuple(c.shape) for c in mel.projections()]
+    assert max(np.prod(b) for b in blocks) > 1024  # big enough for the quantiser to take
+    assert all(dtypes[b] == {np.float32} for b in blocks)  # the Mel filterbank stayed float
     for seed in (7, 8):
         clip = voice(6.0, singer=seed, song=2, seed=seed)
         a = tflite.run(flat, clip)["embedding"]
         b = tflite.run(res.path / "model_float32.tflite", clip)["embedding"]
         assert tflite.cosine(a, b) >= MIN_COSINE
+
+
+def test_restore_float_tells_same_shaped_constants_apart():
+    """Two BATCH_MATMUL weights of one shape (as two Mel groups could have) each get their
+    own float values back, whatever order the constants are given in."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(0, 1, (1, 64, 32)).astype(np.float32) for _ in range(2))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4, 64], tf.float32)])
+    def two(x):
+        return tf.concat([tf.matmul(x, tf.constant(a)), tf.matmul(x, tf.constant(b))], 2)
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([two.get_concrete_function()], two)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    quantised = conv.convert()
+    x = rng.uniform(0, 1, (1, 4, 64)).astype(np.float32)
+    from ai_edge_litert.interpreter import Interpreter
+
+    def run(flat):
+        interp = Interpreter(model_content=flat)
+        interp.allocate_tensors()
+        interp.set_tensor(interp.get_input_details()[0]["index"], x)
+        interp.invoke()
+        return interp.get_tensor(interp.get_output_details()[0]["index"])
+
+    assert np.abs(run(quantised) - two(x).numpy()).max() > 1e-4  # int8 weights change it
+    for order in ([a, b], [b, a]):
+        np.testing.assert_allclose(run(tflite.restore_float(quantised, order)), two(x).numpy(),
+                                   rtol=1e-5)
 
 
 def test_failed_export_leaves_previous_export_intact(exported, tmp_path, monkeypatch):

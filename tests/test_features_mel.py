@@ -12,6 +12,7 @@ from singer_zoo.config import FeatureConfig
 from singer_zoo.errors import UnknownNameError
 from singer_zoo.features import (CQTSpectrogram, MelSpectrogram, build_frontend, power_to_db,
                                  power_to_db_np)
+from singer_zoo.features.mel import MEL_GROUPS, filter_groups, mel_filterbank
 
 SR = 22050
 
@@ -56,6 +57,19 @@ def test_power_stage_matches_librosa_power(mel):
                                          htk=True, norm=None, power=2.0).T
     big = ref > ref.max() * 1e-6
     np.testing.assert_allclose(ours[big], ref[big], rtol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore:Empty filters")  # (512, 128) has empty filters, on purpose
+@pytest.mark.parametrize("n_fft, n_mels", [(2048, 96), (512, 128), (256, 7)])
+def test_filter_groups_hold_every_filter_value_once(n_fft, n_mels):
+    fb = mel_filterbank(SR, n_fft, n_mels)
+    rebuilt = np.zeros_like(fb)
+    col = 0
+    for lo, hi, block in filter_groups(fb, MEL_GROUPS):
+        rebuilt[lo:hi, col:col + block.shape[1]] = block
+        col += block.shape[1]
+    np.testing.assert_array_equal(rebuilt, fb)
+    assert sum(b.size for _, _, b in filter_groups(fb, MEL_GROUPS)) < fb.size
 
 
 @pytest.mark.parametrize("samples", [100, 2048, 22050, 22050 + 511, 22050 + 512])

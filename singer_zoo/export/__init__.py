@@ -162,7 +162,7 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         reference, against = refs, "keras"  # quantised files: vs float32 when exported
         for mode in sorted(modes, key=tflite.MODES.index):  # float32 first
             flat = tflite.convert(staging / "saved_model", mode, calib,
-                                  tflite.front_end_constants(graph.frontend))
+                                  [c.numpy() for c in graph.frontend.projections()])
             checks[f"tflite_{mode}"], outs = _check_tflite(flat, mode, clips, reference,
                                                            against)
             if mode == "float32":

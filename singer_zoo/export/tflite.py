@@ -38,17 +38,15 @@ def parse_modes(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(modes))
 
 
-def front_end_constants(frontend) -> list[np.ndarray]:
-    """The rank-3 float constants of a front-end layer (its BATCH_MATMUL projections)."""
-    return [v.numpy() for v in vars(frontend).values()
-            if isinstance(v, tf.Tensor) and v.shape.rank == 3 and v.dtype == tf.float32]
-
-
 def restore_float(flatbuffer: bytes, constants: Sequence[np.ndarray]) -> bytes:
     """Put the exact float32 `constants` back where the quantiser made int8 BATCH_MATMUL
-    weights of the same shape, so those matmuls run in float32 (see the module doc)."""
+    weights of the same shape, so those matmuls run in float32 (see the module doc). Where
+    several constants share a shape, each weight gets the one its int8 values dequantise
+    closest to."""
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
-    by_shape = {tuple(c.shape): np.ascontiguousarray(c, np.float32) for c in constants}
+    by_shape: dict[tuple, list[np.ndarray]] = {}
+    for c in constants:
+        by_shape.setdefault(tuple(c.shape), []).append(np.ascontiguousarray(c, np.float32))
     codes = [schema.BuiltinOperator.BATCH_MATMUL]
     for graph in model.subgraphs:
         for op in graph.operators:
@@ -56,11 +54,23 @@ def restore_float(flatbuffer: bytes, constants: Sequence[np.ndarray]) -> bytes:
                 continue
             for i in op.inputs:
                 t = graph.tensors[i]
-                value = by_shape.get(tuple(int(d) for d in t.shape))
-                if t.type == schema.TensorType.INT8 and value is not None:
-                    model.buffers[t.buffer].data = np.frombuffer(value.tobytes(), np.uint8)
-                    t.type, t.quantization = schema.TensorType.FLOAT32, None
+                shape = tuple(int(d) for d in t.shape)
+                if t.type != schema.TensorType.INT8 or shape not in by_shape:
+                    continue
+                value = min(by_shape[shape], key=lambda c: np.abs(
+                    c - _dequantize(model.buffers[t.buffer].data, t)).max())
+                model.buffers[t.buffer].data = np.frombuffer(value.tobytes(), np.uint8)
+                t.type, t.quantization = schema.TensorType.FLOAT32, None
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _dequantize(data, tensor) -> np.ndarray:
+    """Float values of an int8 constant tensor (per-tensor or per-axis scale)."""
+    q = tensor.quantization
+    shape = [1] * len(tensor.shape)
+    shape[q.quantizedDimension] = -1
+    scale = np.reshape(q.scale, shape) if len(q.scale) > 1 else q.scale[0]
+    return np.frombuffer(bytes(data), np.int8).reshape(tensor.shape) * scale
 
 
 def _scoped_nodes(flatbuffer: bytes, scopes: Sequence[str]) -> list[str]:
@@ -85,7 +95,7 @@ def convert(saved_model_dir, mode: str, representative: Iterable[np.ndarray] = (
             float_scopes: Sequence[str] = ("frontend", "windows")) -> bytes:
     """The .tflite flatbuffer of `embed_clip` in `mode`.
 
-    int8: `float_constants` (`front_end_constants(layer)`) are restored to float32.
+    int8: `float_constants` (the front end's `projections()`) are restored to float32.
     full-int8: `representative` clips (exactly the signature's length) calibrate the
     activations; every op in the `float_scopes` name scopes (the front end and the
     windowing) is denylisted from quantisation, so the spectrum stays float32.

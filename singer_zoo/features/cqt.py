@@ -50,6 +50,9 @@ class CQTSpectrogram(DbFrontend):
         self.frame_length = kernels.shape[0]
         self._kernels = tf.constant(kernels[None])  # (1, frame_length, 2 n_bins): BATCH_MATMUL
 
+    def projections(self):
+        return [self._kernels]
+
     def power_frames(self, frames):
         # frames: (batch, T, frame_length) -> responses (batch, T, 2 * n_bins)
         resp = tf.matmul(frames, self._kernels)

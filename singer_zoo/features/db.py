@@ -49,7 +49,7 @@ class DbFrontend(keras.layers.Layer):
     """Base of the spectral front ends: waveform -> power -> dB (see module docstring).
 
     Subclasses implement `power_frames(frames)`: (batch, frames, frame_length) samples ->
-    (batch, frames, n_bins) power. This base centres the waveform (`frame_length // 2`
+    (batch, frames, n_bins) power, and `projections()`, its matmul constants. This base centres the waveform (`frame_length // 2`
     zeros each side, librosa's `center=True, pad_mode="constant"`), frames it with the
     hop, and applies `power_to_db`. `power(..., center=False)` is the stage streaming
     extraction uses on overlapping blocks.
@@ -77,6 +77,11 @@ class DbFrontend(keras.layers.Layer):
     def power_frames(self, frames: tf.Tensor) -> tf.Tensor:
         """(batch, frames, frame_length) -> (batch, frames, n_bins) power (per front end)."""
         raise NotImplementedError(f"{type(self).__name__} must implement power_frames")
+
+    def projections(self) -> list[tf.Tensor]:
+        """The (1, rows, columns) float constants `power_frames` multiplies by (its
+        BATCH_MATMUL weights, which int8 TFLite export keeps float: export/tflite.py)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement projections")
 
     def call(self, waveform):
         return power_to_db(self.power(waveform), self.features.top_db)
