@@ -105,6 +105,21 @@ def test_knn_table_and_errors():
         knn_accuracies(singer_space, singers[:-1])
 
 
+@pytest.mark.parametrize("score, names", [
+    (lambda x, y: knn_accuracies(x, y, ks=(1,)), ("vectors", "labels")),
+    (lambda x, y: verification_eer(x, y), ("embeddings", "singer_labels")),
+])
+def test_vector_inputs_are_checked_with_the_callers_names(score, names):
+    x, y = np.eye(6), np.repeat(np.arange(3), 2)
+    with pytest.raises(ConfigError, match=rf"{names[0]} must be \(n, D\) and {names[1]} "):
+        score(x, y[:-1])
+    with pytest.raises(ConfigError, match=rf"{names[0]} must be"):
+        score(x[0], y)
+    x[2, 1] = np.nan
+    with pytest.raises(ConfigError, match=f"{names[0]} contain NaN"):
+        score(x, y)
+
+
 # --- verification --------------------------------------------------------------------
 def test_eer_separable_is_zero_with_a_separating_threshold():
     singers = np.repeat(np.arange(5), 3)

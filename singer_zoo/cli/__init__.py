@@ -16,6 +16,32 @@ from singer_zoo.errors import SingerZooError
 SUBCOMMANDS = ("models", "features", "data", "train", "tune", "export", "index", "experiment")
 
 
+def add_extraction_options(p: argparse.ArgumentParser,
+                           cache_help: str = "feature cache folder (reused across runs)") -> None:
+    """--cache DIR and --workers N, the same in every command that extracts features."""
+    p.add_argument("--cache", metavar="DIR", help=cache_help)
+    p.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="feature extraction threads (default 2)")
+
+
+def add_verbose_option(p: argparse.ArgumentParser, default: int = 1) -> None:
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=default,
+                   help=f"training output: 0 silent, 1 progress bars, 2 one line per epoch "
+                        f"(default {default})")
+
+
+def add_training_options(p: argparse.ArgumentParser, target: str) -> None:
+    """The data and restart options `train` and `tune` share; `target` names what
+    --overwrite discards (e.g. "run in RUN_DIR")."""
+    p.add_argument("--fold", type=int, default=0, metavar="K",
+                   help="cross-validation fold for classifiers without a split column "
+                        "(default 0)")
+    add_extraction_options(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"discard an existing {target} and start over")
+    add_verbose_option(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="singer-zoo",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from singer_zoo.cli import add_extraction_options, add_verbose_option
+
 BUDGET = ("max_epochs", "steps_per_epoch", "validation_every", "patience", "batch_size")
 # The demo: the corpus, rows (the mobile-sized backbone, which trains ~10x faster on a CPU
 # than the paper's rows) and budget of the README's main command.
@@ -59,10 +61,8 @@ def register(subparsers) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache", metavar="DIR", help="feature cache (default OUT/cache)")
-    p.add_argument("--workers", type=int, default=2, help="feature extraction threads")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
-                   help="training output: 0 silent, 1 progress bar, 2 one line per epoch")
+    add_extraction_options(p, cache_help="feature cache (default OUT/cache)")
+    add_verbose_option(p, default=2)
 
 
 def _run(table: str, manifest_path, out: Path, rows, budget, args, **table1) -> Path:

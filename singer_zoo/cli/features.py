@@ -13,6 +13,8 @@ import os
 import re
 from pathlib import Path
 
+from singer_zoo.cli import add_extraction_options
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("features", help="extract features for every recording",
@@ -21,8 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("manifest", metavar="MANIFEST")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--frontend", default="mel", choices=("mel", "cqt"))
-    p.add_argument("--cache", metavar="DIR", help="feature cache folder (reused across runs)")
-    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
+    add_extraction_options(p)
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=run)
 

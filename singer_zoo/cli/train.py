@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from singer_zoo.cli import add_training_options
+
 STRATEGIES = ("default", "mirrored", "multiworker")  # training.distribute.STRATEGIES
 
 OVERRIDES = ("max_epochs", "steps_per_epoch", "validation_every", "patience", "batch_size",
@@ -23,9 +25,6 @@ def register(subparsers) -> None:
     p.add_argument("config", metavar="CONFIG", help="zoo model name or YAML config path")
     p.add_argument("--data", required=True, metavar="MANIFEST", help="manifest CSV")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
-    p.add_argument("--fold", type=int, default=0, metavar="K",
-                   help="cross-validation fold for classifiers without a split column "
-                        "(default 0)")
     for name in OVERRIDES:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, metavar="N",
                        help=f"override train.{name}")
@@ -33,13 +32,7 @@ def register(subparsers) -> None:
                    help="distribution strategy (multiworker reads TF_CONFIG)")
     p.add_argument("--mixed-precision", action="store_true",
                    help="mixed_float16 compute on GPU (ignored without a GPU)")
-    p.add_argument("--cache", metavar="DIR", help="feature cache folder")
-    p.add_argument("--workers", type=int, default=2, metavar="N",
-                   help="feature extraction threads (default 2)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="discard an existing run in RUN_DIR and start over")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                   help="0 silent, 1 progress bar, 2 one line per epoch")
+    add_training_options(p, "run in RUN_DIR")
     p.set_defaults(func=run)
 
 

@@ -7,6 +7,7 @@ command resumes the search; DIR/best_config.yaml is then a config `singer-zoo tr
 """
 from __future__ import annotations
 
+from singer_zoo.cli import add_training_options
 from singer_zoo.tuning.search import TUNERS
 
 
@@ -29,15 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--fixed", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                    help="fix hyperparameters (hp.Fixed), e.g. --fixed aggregation=attention "
                         "block=vanilla; put SPACE before it")
-    p.add_argument("--fold", type=int, default=0, metavar="K",
-                   help="cross-validation fold for classifiers without a split column")
-    p.add_argument("--cache", metavar="DIR", help="feature cache folder")
-    p.add_argument("--workers", type=int, default=2, metavar="N",
-                   help="feature extraction threads (default 2)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="discard an existing search in DIR and start over")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                   help="0 silent, 1 progress bars, 2 one line per epoch")
+    add_training_options(p, "search in DIR")
     p.set_defaults(func=run)
 
 

@@ -22,19 +22,14 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
 from singer_zoo.errors import ConfigError
+from singer_zoo.evaluation.metrics import labelled_vectors
 
 KS = (1, 3, 5, 7)
 
 
 def knn_accuracies(vectors, labels, ks: Sequence[int] = KS) -> dict[int, float]:
     """{k: leave-one-out accuracy} of k-NN on `vectors` (n, D) with `labels` (n,)."""
-    x = np.asarray(vectors, dtype=np.float64)
-    y = np.asarray(labels)
-    if x.ndim != 2 or y.shape != (len(x),):
-        raise ConfigError(f"vectors must be (n, D) and labels (n,), got {x.shape} and "
-                          f"{y.shape}")
-    if not np.isfinite(x).all():
-        raise ConfigError("vectors contain NaN or infinite values")
+    x, y = labelled_vectors(vectors, labels)
     bad = [k for k in ks if not isinstance(k, (int, np.integer)) or not 1 <= k < len(x)]
     if bad:
         raise ConfigError(f"each k must be an integer in [1, {len(x) - 1}] (n - 1 = the "

@@ -22,6 +22,19 @@ def _as_2d(scores, name: str) -> np.ndarray:
     return scores
 
 
+def labelled_vectors(vectors, labels, names: tuple[str, str] = ("vectors", "labels")
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 (n, D), (n,)) after checking the shapes agree and the vectors are finite;
+    errors name the arguments as `names` (the caller's parameter names)."""
+    x, y = np.asarray(vectors, dtype=np.float64), np.asarray(labels)
+    if x.ndim != 2 or y.shape != (len(x),):
+        raise ConfigError(f"{names[0]} must be (n, D) and {names[1]} (n,), got {x.shape} and "
+                          f"{y.shape}")
+    if not np.isfinite(x).all():
+        raise ConfigError(f"{names[0]} contain NaN or infinite values")
+    return x, y
+
+
 def recording_scores(window_scores, window_recording_index, n_recordings: int) -> np.ndarray:
     """Mean of the window scores of each recording: (n_windows, C) -> (n_recordings, C).
 

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_curve
 from sklearn.metrics import pairwise_distances
 
 from singer_zoo.errors import ConfigError
+from singer_zoo.evaluation.metrics import labelled_vectors
 
 PAIRS = ("all", "hard")
 
@@ -63,13 +64,7 @@ def equal_error_rate(labels, scores) -> tuple[float, float]:
 def verification_eer(embeddings, singer_labels, song_labels=None, pairs: str = "all"
                      ) -> EERResult:
     """Singer-verification EER of `embeddings` (n, D) over the `pairs` ("all" or "hard")."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    singers = np.asarray(singer_labels)
-    if x.ndim != 2 or singers.shape != (len(x),):
-        raise ConfigError(f"embeddings must be (n, D) and singer_labels (n,), got {x.shape} "
-                          f"and {singers.shape}")
-    if not np.isfinite(x).all():
-        raise ConfigError("embeddings contain NaN or infinite values")
+    x, singers = labelled_vectors(embeddings, singer_labels, ("embeddings", "singer_labels"))
     if pairs not in PAIRS:
         raise ConfigError(f"pairs={pairs!r} is not one of {', '.join(PAIRS)}")
     songs = None if song_labels is None else np.asarray(song_labels)

@@ -1,0 +1,29 @@
+"""Options shared by the subcommands: one definition, the same names and defaults."""
+import pytest
+
+from singer_zoo.cli import build_parser
+
+EXTRACTING = {
+    "features": ["features", "m.csv", "--out", "o"],
+    "train": ["train", "mobile_resnext_attention", "--data", "m.csv", "--out", "o"],
+    "tune": ["tune", "s.yaml", "--data", "m.csv", "--out", "o"],
+    "experiment": ["experiment", "table2", "--data", "m.csv", "--out", "o"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(EXTRACTING))
+def test_extracting_commands_take_cache_and_workers(command):
+    parser = build_parser()
+    args = parser.parse_args(EXTRACTING[command])
+    assert (args.cache, args.workers) == (None, 2)
+    args = parser.parse_args(EXTRACTING[command] + ["--cache", "c", "--workers", "3"])
+    assert (args.cache, args.workers) == ("c", 3)
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_training_commands_share_fold_overwrite_verbose(command):
+    args = build_parser().parse_args(EXTRACTING[command] + ["--fold", "4", "--overwrite",
+                                                             "--verbose", "2"])
+    assert (args.fold, args.overwrite, args.verbose) == (4, True, 2)
+    args = build_parser().parse_args(EXTRACTING[command])
+    assert (args.fold, args.overwrite, args.verbose) == (0, False, 1)
