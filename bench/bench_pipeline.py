@@ -16,7 +16,8 @@ same 2 threads) gives the ceiling any pipeline decoding with the same library ca
 their own formats and rates; files our pipeline refuses, e.g. silent ones, are left out of
 both). `--hour` also measures the peak resident memory of `extract_features` on a generated
 one-hour 44.1 kHz stereo WAV in a fresh process, next to the process's resident size after
-imports and a warm-up call (Linux /proc counters).
+imports and a warm-up call (Linux /proc counters). `--out FILE` also writes the JSON result
+(docs/bench/ keeps the runs docs/performance.md quotes).
 
     .venv/bin/python bench/bench_pipeline.py --files 6 --seconds 60 --repeats 3 --hour
 """
@@ -189,6 +190,8 @@ def main(argv=None) -> None:
     ap.add_argument("--manifest", help="benchmark the recordings of this manifest (real files, "
                                        "native formats and rates) instead of generated ones")
     ap.add_argument("--hour", action="store_true", help="also measure one-hour peak memory")
+    ap.add_argument("--out", help="also write the JSON result to this file (e.g. "
+                                  "docs/bench/pipeline_flac.json)")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
@@ -200,7 +203,8 @@ def main(argv=None) -> None:
         else:
             paths = make_files(Path(tmp), args.files, args.seconds, args.format)
             files = f"{args.files} x {args.seconds:g} s, 44.1 kHz stereo {args.format}"
-        res = {"machine": f"{platform.processor() or platform.machine()}, "
+        res = {"measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "machine": f"{platform.processor() or platform.machine()}, "
                           f"{len(os.sched_getaffinity(0))} cores",
                "files": files, "load_average_before": os.getloadavg()[0]}
         res.update(throughput(paths, args.repeats))
@@ -208,6 +212,9 @@ def main(argv=None) -> None:
         if args.hour:
             res["hour"] = hour_memory(Path(tmp))
     print(json.dumps(res, indent=1))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -31,10 +31,11 @@ def table_rows(out: str) -> list[list[str]]:
     return [r for r in rows[2:] if not set("".join(r)) <= set("-")]
 
 
-def test_bench_pipeline_reports_both_pipelines_and_the_bound():
+def test_bench_pipeline_reports_both_pipelines_and_the_bound(tmp_path):
     out = run_bench("bench_pipeline.py", "--files", "1", "--seconds", "7", "--repeats", "1",
-                    "--format", "wav")
+                    "--format", "wav", "--out", str(tmp_path / "res.json"))
     res = json.loads(out[out.index("{"):])
+    assert json.loads((tmp_path / "res.json").read_text()) == res
     for key in ("ours_batch2_s", "ours_sequential_s", "librosa_s", "decode_only_batch2_s",
                 "speedup_batch2", "speedup_sequential", "speedup_bound_decode_only"):
         assert math.isfinite(res[key]) and res[key] > 0, key
