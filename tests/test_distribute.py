@@ -76,6 +76,38 @@ def test_make_strategy_names(tmp_path):
     assert D.global_batch_size(32, None) == 32
 
 
+class _Replicas:
+    """A strategy as `xla_supported` sees it: replicas in sync and this worker's devices."""
+
+    def __init__(self, replicas, *devices):
+        self.num_replicas_in_sync = replicas
+        self.extended = type("Extended", (), {"worker_devices": devices})()
+
+
+@pytest.mark.parametrize("strategy, xla", [
+    (_Replicas(1, "/job:localhost/replica:0/task:0/device:CPU:0"), True),
+    (_Replicas(2, "/job:worker/replica:0/task:0/device:CPU:0"), False),  # 2 CPU workers
+    (_Replicas(2, "/device:GPU:0", "/device:GPU:1"), True),
+    (_Replicas(2, "/device:GPU:0", "/device:CPU:0"), False),
+])
+def test_xla_only_where_tf_has_collectives_for_the_devices(strategy, xla):
+    assert D.xla_supported(strategy) is xla
+    assert D.xla_supported() is True  # the default strategy: one replica
+
+
+def test_compile_model_follows_the_strategy(monkeypatch):
+    from singer_zoo.models import DEFAULT_JIT_COMPILE
+    from singer_zoo.registry import get_config
+    from singer_zoo.training import trainer
+
+    cfg = get_config("t1_cnn_shallow_max").replace(
+        arch={"stem_filters": 4, "stages": ((8,),), "stem_kernel": 3, "kernel": 3,
+              "dense_units": 16, "dense_layers": 1})
+    assert trainer.compile_model(cfg, 3).jit_compile == DEFAULT_JIT_COMPILE
+    monkeypatch.setattr(trainer, "xla_supported", lambda: False)
+    assert trainer.compile_model(cfg, 3).jit_compile is False
+
+
 class _FakeResolver:
     def __init__(self, cluster, task_type, task_id):
         self._cluster, self.task_type, self.task_id = cluster, task_type, task_id

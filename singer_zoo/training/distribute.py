@@ -134,6 +134,17 @@ def global_batch_size(per_replica: int, strategy: tf.distribute.Strategy | None)
     return per_replica * (strategy.num_replicas_in_sync if strategy is not None else 1)
 
 
+def xla_supported(strategy: tf.distribute.Strategy | None = None) -> bool:
+    """Whether XLA can compile a training step under `strategy` (default: the active one).
+    Not when several replicas on CPU devices all-reduce their gradients: TF has no XLA
+    collectives for CPUs ("Collectives are not yet implemented for CPU devices when
+    compiling with XLA", then a crash). One replica, or GPU replicas, can."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync <= 1:
+        return True
+    return all("GPU" in d.upper() for d in strategy.extended.worker_devices)
+
+
 def has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 

@@ -30,7 +30,7 @@ from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError
 from singer_zoo.training.callbacks import PaperEarlyStopping, RunBackup
 from singer_zoo.training.distribute import (global_batch_size, has_gpu, is_chief,
-                                            precision_policy, worker_dir)
+                                            precision_policy, worker_dir, xla_supported)
 from singer_zoo.training.inputs import TrainData, make_datasets
 
 ARTEFACTS = ("config.yaml", "run.json", "backup", "logs", "history.csv", "best.keras",
@@ -91,17 +91,18 @@ def prepare_run_dir(run_dir: Path, cfg: ZooConfig, run_info: dict, overwrite: bo
 
 
 def compile_model(cfg: ZooConfig, num_singers: int) -> keras.Model:
-    """The model of `cfg` compiled with Adam(cfg.train.learning_rate) and the task's loss."""
+    """The model of `cfg` compiled with Adam(cfg.train.learning_rate) and the task's loss,
+    with XLA (`DEFAULT_JIT_COMPILE`) where the active strategy allows it (`xla_supported`)."""
     from singer_zoo.models import DEFAULT_JIT_COMPILE, ContrastiveLoss, build_from_config
 
     model = build_from_config(cfg, num_singers=num_singers, n_frames=cfg.features.window_frames)
     opt = keras.optimizers.Adam(cfg.train.learning_rate)
+    jit = DEFAULT_JIT_COMPILE and xla_supported()
     if cfg.train.task == "classifier":
         model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=DEFAULT_JIT_COMPILE)
+                      metrics=["accuracy"], jit_compile=jit)
     else:
-        model.compile(optimizer=opt, loss=ContrastiveLoss(cfg.train.margin),
-                      jit_compile=DEFAULT_JIT_COMPILE)
+        model.compile(optimizer=opt, loss=ContrastiveLoss(cfg.train.margin), jit_compile=jit)
     return model
 
 
