@@ -135,14 +135,14 @@ def global_batch_size(per_replica: int, strategy: tf.distribute.Strategy | None)
 
 
 def xla_supported(strategy: tf.distribute.Strategy | None = None) -> bool:
-    """Whether XLA can compile a training step under `strategy` (default: the active one).
-    Not when several replicas on CPU devices all-reduce their gradients: TF has no XLA
-    collectives for CPUs ("Collectives are not yet implemented for CPU devices when
-    compiling with XLA", then a crash). One replica, or GPU replicas, can."""
+    """Whether the zoo compiles training steps with XLA under `strategy` (default: the
+    active one): only with one replica. Several replicas all-reduce their gradients, and
+    TF 2.21 has no XLA collectives for CPUs (seen here: "Collectives are not yet
+    implemented for CPU devices when compiling with XLA", then both workers crash); on
+    several GPUs Keras + XLA + MirroredStrategy has open failures (keras-team/keras#20763,
+    #18145), and no multi-GPU machine was available to check it."""
     strategy = strategy or tf.distribute.get_strategy()
-    if strategy.num_replicas_in_sync <= 1:
-        return True
-    return all("GPU" in d.upper() for d in strategy.extended.worker_devices)
+    return strategy.num_replicas_in_sync <= 1
 
 
 def has_gpu() -> bool:
