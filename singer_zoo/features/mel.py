@@ -10,7 +10,7 @@ matrix (1e-4 dB vs 0.08 dB). It is 98 % zeros (each frequency row feeds at most 
 filters), so the projection is split into `MEL_GROUPS` groups of consecutive filters, each
 a batch matmul of only the frequency rows it touches, (frames x rows) @ (1 x rows x
 filters), concatenated: 13 % of the dense product's multiply-adds at the defaults, and
-the whole front end 22 % faster per frame on one core (docs/performance.md). Rank-3
+22 % less time per frame for the whole front end on one core (docs/features.md). Rank-3
 constants keep each matmul a BATCH_MATMUL in TFLite (a `tensordot`, or a matmul with a 2-D
 constant, becomes FULLY_CONNECTED, which int8 quantisation ruins).
 """
