@@ -211,10 +211,11 @@ def main(argv=None) -> None:
         res["load_average_after"] = os.getloadavg()[0]
         if args.hour:
             res["hour"] = hour_memory(Path(tmp))
-    print(json.dumps(res, indent=1))
+    text = json.dumps(res, indent=1)
+    print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+        Path(args.out).write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ def restore_float(flatbuffer: bytes, constants: Sequence[np.ndarray]) -> bytes:
                 shape = tuple(int(d) for d in t.shape)
                 if t.type != schema.TensorType.INT8 or shape not in by_shape:
                     continue
-                value = min(by_shape[shape], key=lambda c: np.abs(
-                    c - _dequantize(model.buffers[t.buffer].data, t)).max())
+                approx = _dequantize(model.buffers[t.buffer].data, t)
+                value = min(by_shape[shape], key=lambda c: np.abs(c - approx).max())
                 model.buffers[t.buffer].data = np.frombuffer(value.tobytes(), np.uint8)
                 t.type, t.quantization = schema.TensorType.FLOAT32, None
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

@@ -49,10 +49,10 @@ class DbFrontend(keras.layers.Layer):
     """Base of the spectral front ends: waveform -> power -> dB (see module docstring).
 
     Subclasses implement `power_frames(frames)`: (batch, frames, frame_length) samples ->
-    (batch, frames, n_bins) power, and `projections()`, its matmul constants. This base centres the waveform (`frame_length // 2`
-    zeros each side, librosa's `center=True, pad_mode="constant"`), frames it with the
-    hop, and applies `power_to_db`. `power(..., center=False)` is the stage streaming
-    extraction uses on overlapping blocks.
+    (batch, frames, n_bins) power, and `projections()`, its matmul constants. This base
+    centres the waveform (`frame_length // 2` zeros each side, librosa's `center=True,
+    pad_mode="constant"`), frames it with the hop, and applies `power_to_db`.
+    `power(..., center=False)` is the stage streaming extraction uses on overlapping blocks.
     """
 
     frame_length: int  # samples per frame; set by each subclass's __init__
