@@ -12,6 +12,9 @@ per-stage split times decode (to mono at the native rate), resample and features
 (waveform -> windows) separately, and `decode_only_batch2` (decode + downmix alone on the
 same 2 threads) gives the ceiling any pipeline decoding with the same library can reach.
 
+`--format m4a` (AAC, DAMP's format) measures ours only: librosa 0.11 reads AAC through
+audioread, which finds no ffmpeg program here.
+
 `--manifest M` runs both pipelines on the recordings of a manifest instead (real files in
 their own formats and rates; files our pipeline refuses, e.g. silent ones, are left out of
 both). `--hour` also measures the peak resident memory of `extract_features` on a generated
@@ -33,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 import librosa
 import numpy as np
 import soundfile as sf
@@ -59,11 +63,25 @@ def voice_like(seconds: float, seed: int, sr: int = NATIVE) -> np.ndarray:
     return np.stack([y, 0.8 * y], axis=1).astype(np.float32)
 
 
+def write_aac(path: Path, data: np.ndarray) -> None:
+    """(samples, 2) float32 -> AAC in an MP4 container (.m4a, as DAMP ships), with PyAV."""
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=NATIVE, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T), format="fltp",
+                                           layout="stereo")
+        frame.sample_rate = NATIVE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+
+
 def make_files(folder: Path, n: int, seconds: float, fmt: str) -> list[Path]:
     paths = []
     for i in range(n):
         path = folder / f"song{i}.{fmt}"
-        sf.write(path, voice_like(seconds, i), NATIVE)
+        if fmt == "m4a":
+            write_aac(path, voice_like(seconds, i))
+        else:
+            sf.write(path, voice_like(seconds, i), NATIVE)
         paths.append(path)
     return paths
 
@@ -86,12 +104,12 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def stage_split(paths, rates: dict) -> dict:
+def stage_split(paths, rates: dict, with_librosa: bool) -> dict:
     """Seconds per stage summed over the files, each stage timed on its own: decode (to
     mono at the file's native rate), resample (to 22.05 kHz, same soxr quality), features
     (22.05 kHz waveform -> windows)."""
-    out = dict.fromkeys(["ours_decode", "ours_resample", "ours_features", "librosa_decode",
-                         "librosa_resample", "librosa_features"], 0.0)
+    out = dict.fromkeys([f"{who}_{stage}" for who in ["ours", "librosa"][:1 + with_librosa]
+                         for stage in ("decode", "resample", "features")], 0.0)
     for p in paths:
         blocks, rate = [], rates[p]
         out["ours_decode"] += timed(lambda: blocks.extend(stream_audio(p, sr=rate)))
@@ -99,6 +117,8 @@ def stage_split(paths, rates: dict) -> dict:
         out["ours_resample"] += timed(lambda: y.append(
             soxr.resample(native, rate, CFG.sample_rate, quality=RESAMPLE_QUALITY)))
         out["ours_features"] += timed(lambda: chop(extract_features(y[0], CFG), CFG))
+        if not with_librosa:
+            continue
         native = []
         out["librosa_decode"] += timed(lambda: native.append(librosa.load(p, sr=None)[0]))
         out["librosa_resample"] += timed(lambda: y.append(librosa.resample(
@@ -107,31 +127,35 @@ def stage_split(paths, rates: dict) -> dict:
     return out
 
 
-def throughput(paths, repeats: int) -> dict:
+def throughput(paths, repeats: int, with_librosa: bool = True) -> dict:
     """Best-of-`repeats` wall times of the pipelines over `paths`, and their ratios."""
     infos = {p: audio_info(p) for p in paths}
     rates = {p: i.sample_rate for p, i in infos.items()}
-    extract_windows(paths[0], CFG), librosa_windows(paths[0])  # warm up (trace, caches)
-    best = {"ours_batch2": np.inf, "ours_sequential": np.inf, "librosa": np.inf,
-            "decode_only_batch2": np.inf}
-    split = None
+    runs = {"decode_only_batch2": lambda: run_batch(
+                lambda p: sum(map(len, stream_audio(p, sr=rates[p]))), paths, workers=2),
+            "ours_batch2": lambda: run_batch(lambda p: extract_windows(p, CFG), paths, workers=2),
+            "ours_sequential": lambda: [extract_windows(p, CFG) for p in paths]}
+    if with_librosa:
+        runs["librosa"] = lambda: [librosa_windows(p) for p in paths]
+    extract_windows(paths[0], CFG)  # warm up (trace, caches)
+    if with_librosa:
+        librosa_windows(paths[0])
+    best, split = dict.fromkeys(runs, np.inf), None
     for _ in range(repeats):
-        best["decode_only_batch2"] = min(best["decode_only_batch2"], timed(lambda: run_batch(
-            lambda p: sum(map(len, stream_audio(p, sr=rates[p]))), paths, workers=2)))
-        t = timed(lambda: run_batch(lambda p: extract_windows(p, CFG), paths, workers=2))
-        best["ours_batch2"] = min(best["ours_batch2"], t)
-        best["ours_sequential"] = min(best["ours_sequential"],
-                                      timed(lambda: [extract_windows(p, CFG) for p in paths]))
-        best["librosa"] = min(best["librosa"], timed(lambda: [librosa_windows(p) for p in paths]))
-        s = stage_split(paths, rates)
+        for name, run in runs.items():
+            best[name] = min(best[name], timed(run))
+        s = stage_split(paths, rates, with_librosa)
         split = s if split is None else {k: min(v, s[k]) for k, v in split.items()}
     audio_s = sum(i.duration for i in infos.values())
     res = {f"{k}_x_realtime": audio_s / v for k, v in best.items()}
     res.update({f"{k}_s": v for k, v in best.items()})
-    res["speedup_batch2"] = best["librosa"] / best["ours_batch2"]
-    res["speedup_sequential"] = best["librosa"] / best["ours_sequential"]
-    # the bound for any pipeline that decodes with the same library on the same 2 threads
-    res["speedup_bound_decode_only"] = best["librosa"] / best["decode_only_batch2"]
+    if with_librosa:
+        res["speedup_batch2"] = best["librosa"] / best["ours_batch2"]
+        res["speedup_sequential"] = best["librosa"] / best["ours_sequential"]
+        # the bound for any pipeline that decodes with the same library on the same 2 threads
+        res["speedup_bound_decode_only"] = best["librosa"] / best["decode_only_batch2"]
+    else:
+        res["librosa"] = "cannot read these files (librosa 0.11 has no AAC decoder here)"
     res["split_s"] = split
     res["audio_seconds"] = audio_s
     return res
@@ -185,7 +209,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--format", choices=["flac", "wav"], default="flac")
+    ap.add_argument("--format", choices=["flac", "wav", "m4a"], default="flac",
+                    help="generated files' format; m4a (AAC) measures ours only")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--manifest", help="benchmark the recordings of this manifest (real files, "
                                        "native formats and rates) instead of generated ones")
@@ -207,7 +232,8 @@ def main(argv=None) -> None:
                "machine": f"{platform.processor() or platform.machine()}, "
                           f"{len(os.sched_getaffinity(0))} cores",
                "files": files, "load_average_before": os.getloadavg()[0]}
-        res.update(throughput(paths, args.repeats))
+        res.update(throughput(paths, args.repeats, with_librosa=args.format != "m4a"
+                              or bool(args.manifest)))
         res["load_average_after"] = os.getloadavg()[0]
         if args.hour:
             res["hour"] = hour_memory(Path(tmp))

@@ -5,10 +5,10 @@
 - `load_audio(path, sr)` is the concatenation of those blocks.
 - `audio_info(path)` reads the header only (rate, channels, length, format, codec).
 
-Decoders: libsndfile (`soundfile`: wav, flac, ogg/vorbis, opus, mp3, aiff, ...) is tried
-first; whatever it does not recognise goes to ffmpeg (PyAV: m4a/aac, mp4, webm, wma, ...).
-Channels are averaged to mono at the native rate, then `soxr` resamples with the 'HQ'
-preset (20-bit precision, linear phase) in one streaming resampler per file.
+Decoders (`singer_zoo.decoders`): libsndfile (`soundfile`: wav, flac, ogg/vorbis, opus, mp3,
+aiff, ...) is tried first; whatever it does not recognise goes to ffmpeg (PyAV: m4a/aac, mp4,
+webm, wma, ...). Channels are averaged to mono at the native rate, then `soxr` resamples
+with the 'HQ' preset (20-bit precision, linear phase) in one streaming resampler per file.
 
 Every problem with the input raises a `singer_zoo.errors.AudioError` subclass naming the
 file; no soundfile/ffmpeg exception escapes. Policy (see docs/audio.md):
@@ -25,8 +25,6 @@ import contextlib
 import logging
 import math
 import os
-import struct
-from dataclasses import dataclass
 from typing import Iterator
 
 import av
@@ -34,27 +32,17 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from singer_zoo.decoders import AudioInfo, open_decoder
 from singer_zoo.errors import (AudioError, AudioFileNotFound, ConfigError, CorruptAudioFile,
                                EmptyAudioFile, InvalidSamplesError, SilentAudioError)
+
+__all__ = ["AudioInfo", "RESAMPLE_QUALITY", "SILENCE_PEAK", "audio_info", "check_waveform",
+           "load_audio", "stream_audio"]
 
 log = logging.getLogger(__name__)
 
 SILENCE_PEAK = 1e-4  # full scale = 1.0; -80 dBFS, a few LSB of 16-bit audio
 RESAMPLE_QUALITY = "HQ"  # libsoxr 20-bit preset: alias rejection far below the 60-80 dB front end
-COMPRESSED_LENGTH_SLACK = 0.01  # length in MP3/ffmpeg headers is an estimate: allow 1 %
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """What the header says; `frames`/`duration` are None when the container does not say."""
-
-    path: str
-    sample_rate: int
-    channels: int
-    frames: int | None
-    duration: float | None
-    format: str  # container, e.g. "WAV", "FLAC", "OGG", "MP3", "mov,mp4,m4a,3gp,3g2,mj2"
-    codec: str  # e.g. "PCM_16", "VORBIS", "aac"
 
 
 @contextlib.contextmanager
@@ -76,110 +64,6 @@ def _decoder_errors(path, where=lambda: ""):
         raise CorruptAudioFile(path, f"cannot read{where()}: {e.strerror or e}") from e
 
 
-def _riff_data_frames(path: str) -> int | None:
-    """Frames the RIFF/WAVE 'data' chunk header promises (libsndfile silently clamps it to
-    the bytes present); None when the size is unknown (0 or 0xFFFFFFFF, streamed WAV)."""
-    block_align = None
-    with open(path, "rb") as f:
-        if f.read(12)[8:12] != b"WAVE":
-            return None
-        while len(head := f.read(8)) == 8:
-            cid, size = head[:4], struct.unpack("<I", head[4:])[0]
-            if cid == b"fmt ":
-                block_align = struct.unpack("<H", f.read(14)[12:14])[0]
-                f.seek(size - 14 + (size & 1), os.SEEK_CUR)
-            elif cid == b"data":
-                ok = block_align and 0 < size < 0xFFFFFFFF
-                return size // block_align if ok else None
-            else:
-                f.seek(size + (size & 1), os.SEEK_CUR)
-    return None
-
-
-def _downmix(x: np.ndarray) -> np.ndarray:
-    """(n, channels) interleaved block -> (n,) channel mean, by adding channel columns:
-    numpy's `mean(axis=1)` over the short channel axis took ~60 % of decoding time, and a
-    matrix-vector product goes through multi-threaded BLAS, whose threads fight parallel
-    decoding workers for the cores (2 workers scaled 1.4x instead of 1.9x)."""
-    if x.shape[1] == 1:
-        return x[:, 0].copy()
-    y = np.add(x[:, 0], x[:, 1])
-    for c in range(2, x.shape[1]):
-        y += x[:, c]
-    y *= np.float32(1.0 / x.shape[1])
-    return y
-
-
-class _Sndfile:
-    """libsndfile decoder; reads with `read()` in a loop (soundfile's `blocks()` trusts the
-    header's frame count and would repeat stale data past the real end of a cut file)."""
-
-    def __init__(self, path: str):
-        self.file = sf.SoundFile(path)
-        f = self.file
-        self.info = AudioInfo(path, f.samplerate, f.channels, f.frames, f.frames / f.samplerate,
-                              f.format, f.subtype)
-        riff = _riff_data_frames(path) if f.format in ("WAV", "WAVEX") else None
-        self.promised = riff if riff is not None else f.frames
-        self.slack = COMPRESSED_LENGTH_SLACK if f.format == "MP3" else 0.0
-
-    def blocks(self, block_seconds: float) -> Iterator[tuple[int, np.ndarray]]:
-        n = max(1, round(block_seconds * self.file.samplerate))
-        while len(x := self.file.read(n, dtype="float32", always_2d=True)):  # (n, channels)
-            yield self.file.samplerate, _downmix(x)  # (n,)
-
-    def close(self):
-        self.file.close()
-
-
-class _FFmpeg:
-    """PyAV decoder for what libsndfile does not read; frames are converted to planar float
-    at the first frame's rate (HE-AAC may decode at twice the rate the header states)."""
-
-    def __init__(self, path: str):
-        self.container = av.open(path, metadata_errors="ignore")
-        streams = self.container.streams
-        if not streams.audio:
-            kinds = sorted({s.type for s in streams}) or ["none"]
-            self.container.close()
-            raise CorruptAudioFile(path, f"contains no audio stream (streams: {', '.join(kinds)})")
-        self.stream = s = streams.audio[0]
-        rate = s.rate or s.codec_context.sample_rate
-        if s.duration is not None:
-            seconds = float(s.duration * s.time_base)
-        elif self.container.duration is not None:
-            seconds = self.container.duration / av.time_base
-        else:
-            seconds = None
-        frames = round(seconds * rate) if seconds is not None else None
-        self.info = AudioInfo(path, rate, s.codec_context.layout.nb_channels, frames, seconds,
-                              self.container.format.name, s.codec_context.name)
-        # only MP4's sample tables state the length; elsewhere ffmpeg may guess it from the
-        # bit rate (ADTS, VBR streams), too loosely to call a short decode a truncation
-        mp4 = "mp4" in self.container.format.name.split(",")
-        self.promised, self.slack = (frames if mp4 else None), COMPRESSED_LENGTH_SLACK
-
-    def blocks(self, block_seconds: float) -> Iterator[tuple[int, np.ndarray]]:
-        convert, pending, count, rate = None, [], 0, None
-        for frame in self.container.decode(self.stream):
-            if convert is None:
-                rate = frame.sample_rate
-                convert = av.AudioResampler(format="fltp", rate=rate)
-            for out in convert.resample(frame):
-                pending.append(out.to_ndarray().mean(axis=0))  # (channels, n) -> (n,)
-                count += out.samples
-            if count >= block_seconds * rate:
-                yield rate, np.concatenate(pending)
-                pending, count = [], 0
-        if convert is not None:
-            pending += [out.to_ndarray().mean(axis=0) for out in convert.resample(None)]
-        if pending:
-            yield rate, np.concatenate(pending)
-
-    def close(self):
-        self.container.close()
-
-
 def _check_path(path) -> str:
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -199,17 +83,7 @@ def _check_args(sr, block_seconds) -> None:
 
 
 def _open(path):
-    """A decoder for `path`: libsndfile if it recognises the file, else ffmpeg."""
-    path = _check_path(path)
-    try:
-        return _Sndfile(path)
-    except sf.SoundFileError as e:
-        why_sndfile = getattr(e, "error_string", str(e)).rstrip(".")
-    try:
-        return _FFmpeg(path)
-    except av.FFmpegError as e:
-        raise CorruptAudioFile(path, f"not a readable audio file (libsndfile: {why_sndfile}; "
-                                     f"ffmpeg: {e.strerror})") from e
+    return open_decoder(_check_path(path))
 
 
 def audio_info(path) -> AudioInfo:

@@ -1,6 +1,7 @@
 """Shared fixtures: generated audio written to tmp_path (no downloaded data in tests)."""
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -27,6 +28,26 @@ def write_audio(tmp_path):
     def write(name: str, data, sr: int, **kwargs):
         path = tmp_path / name
         sf.write(path, data, sr, **kwargs)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def write_av(tmp_path):
+    """write_av(name, data, sr, codec="aac", **av_open_kwargs) -> path of `name` in tmp_path,
+    (frames, channels) float32 `data` encoded with PyAV (ffmpeg converts it to the codec's
+    sample format; the container comes from the extension unless `format=` is given)."""
+    def write(name: str, data: np.ndarray, sr: int, codec: str = "aac", **open_kwargs):
+        path = tmp_path / name
+        layout = {1: "mono", 2: "stereo", 3: "2.1"}[data.shape[1]]
+        with av.open(str(path), "w", **open_kwargs) as out:
+            stream = out.add_stream(codec, rate=sr, layout=layout)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T), format="fltp",
+                                               layout=layout)
+            frame.sample_rate = sr
+            for packet in [*stream.encode(frame), *stream.encode(None)]:
+                out.mux(packet)
         return path
 
     return write

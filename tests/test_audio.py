@@ -23,19 +23,6 @@ def peak_hz(y: np.ndarray, sr: int = SR) -> float:
     return float(np.fft.rfftfreq(len(y), 1 / sr)[spec.argmax()])
 
 
-def write_av(path, data: np.ndarray, sr: int, codec: str = "aac", **open_kwargs):
-    """Encode (frames, channels) float32 `data` with PyAV's encoder into `path`."""
-    layout = {1: "mono", 2: "stereo"}[data.shape[1]]
-    with av.open(str(path), "w", **open_kwargs) as out:
-        stream = out.add_stream(codec, rate=sr, layout=layout)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T), format="fltp",
-                                           layout=layout)
-        frame.sample_rate = sr
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
-    return path
-
-
 # (extension, soundfile kwargs, input rate, channels, tolerance on duration in seconds)
 LOSSLESS = 1.5 / SR
 CASES = [
@@ -70,8 +57,8 @@ def test_formats_rates_channels(write_audio, tone, ext, kwargs, sr, channels, to
 # raw ADTS has no length field: ffmpeg estimates the duration from the bit rate
 @pytest.mark.parametrize("name,fmt,info_tol", [("x.m4a", "mp4", 0.05), ("x.mp4", "mp4", 0.05),
                                                ("x.aac", "adts", 0.1)])
-def test_pyav_aac(tmp_path, tone, name, fmt, info_tol):
-    path = write_av(tmp_path / name, tone(seconds=2.0, sr=44100, channels=2), 44100, format=fmt)
+def test_pyav_aac(write_av, tone, name, fmt, info_tol):
+    path = write_av(name, tone(seconds=2.0, sr=44100, channels=2), 44100, format=fmt)
     info = audio.audio_info(path)
     assert (info.sample_rate, info.channels, info.codec) == (44100, 2, "aac")
     assert abs(info.duration - 2.0) < info_tol
@@ -124,11 +111,11 @@ def test_resampler_matches_soxr_hq_and_rejects_aliases(write_audio):
 
 @pytest.mark.parametrize("block_seconds", [0.37, 2.0])
 @pytest.mark.parametrize("kind", ["flac", "m4a"])
-def test_stream_concatenation_equals_load(tmp_path, write_audio, tone, kind, block_seconds):
+def test_stream_concatenation_equals_load(write_audio, write_av, tone, kind, block_seconds):
     data = tone(seconds=5.0, sr=44100, channels=2)
     data[:, 0] += 0.1 * np.random.default_rng(1).standard_normal(len(data)).astype(np.float32)
     path = (write_audio("x.flac", data.clip(-1, 1), 44100) if kind == "flac"
-            else write_av(tmp_path / "x.m4a", data.clip(-1, 1), 44100, format="mp4"))
+            else write_av("x.m4a", data.clip(-1, 1), 44100, format="mp4"))
     blocks = list(audio.stream_audio(path, block_seconds=block_seconds))
     assert len(blocks) > 2 and all(b.dtype == np.float32 and b.ndim == 1 for b in blocks)
     # a block is one decoded chunk (+ one AAC frame) resampled; soxr's internal chunking
@@ -239,17 +226,17 @@ def test_truncated_file_decoder_error_is_corrupt(write_audio, tone, ext, match):
         audio.load_audio(path)
 
 
-def test_truncated_m4a_is_corrupt(tmp_path, tone):
-    path = _cut(write_av(tmp_path / "cut.m4a", tone(seconds=3.0, sr=44100), 44100,
+def test_truncated_m4a_is_corrupt(write_av, tone):
+    path = _cut(write_av("cut.m4a", tone(seconds=3.0, sr=44100), 44100,
                          format="mp4"))  # moov atom at the end is lost
     with pytest.raises(CorruptAudioFile, match="cut.m4a: not a readable audio file"):
         audio.load_audio(path)
 
 
-def test_truncated_faststart_m4a(tmp_path, tone, caplog):
+def test_truncated_faststart_m4a(write_av, tone, caplog):
     """Index first, samples after: a cut between packets ends early (warning, kept); a cut
     inside a packet hands the decoder half a packet (CorruptAudioFile)."""
-    path = write_av(tmp_path / "cut.m4a", tone(seconds=4.0, sr=44100), 44100, format="mp4",
+    path = write_av("cut.m4a", tone(seconds=4.0, sr=44100), 44100, format="mp4",
                     options={"movflags": "faststart"})
     with av.open(str(path)) as container:
         starts = [p.pos for p in container.demux(audio=0) if p.size]

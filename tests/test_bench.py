@@ -44,6 +44,16 @@ def test_bench_pipeline_reports_both_pipelines_and_the_bound(tmp_path):
                                    for stage in ("decode", "resample", "features")}
 
 
+def test_bench_pipeline_on_m4a_measures_ours_only():
+    out = run_bench("bench_pipeline.py", "--files", "1", "--seconds", "3", "--repeats", "1",
+                    "--format", "m4a")
+    res = json.loads(out[out.index("{"):])
+    assert "librosa_s" not in res and "speedup_batch2" not in res
+    assert "cannot read" in res["librosa"]
+    assert set(res["split_s"]) == {"ours_decode", "ours_resample", "ours_features"}
+    assert res["ours_batch2_x_realtime"] > 0 and res["audio_seconds"] == pytest.approx(3, abs=0.1)
+
+
 def test_bench_pipeline_on_a_manifest_leaves_out_refused_files(tmp_path, write_audio):
     t = np.arange(16000 * 3) / 16000
     write_audio("a.wav", 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
