@@ -1,7 +1,8 @@
 """Run one function over many files so that a bad file never costs the others' results.
 
-`run_batch(fn, items)` calls `fn(item)` for every item (optionally on a thread pool: decoding
-and resampling release the GIL), collects results in input order, and records each
+`run_batch(fn, items)` calls `fn(item)` for every item (optionally on a thread pool: libsndfile
+decoding, resampling and TF release the GIL; ffmpeg decoding runs one thread at a time, see
+`singer_zoo.decoders`), collects results in input order, and records each
 `SingerZooError` as `failed[item] = "<path>: <problem>"` instead of stopping. Any other
 exception is a bug and propagates.
 """
