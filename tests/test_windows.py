@@ -30,6 +30,10 @@ def test_windows_are_the_right_slices_and_tail_is_dropped():
     for i in range(4):
         np.testing.assert_array_equal(w[i], x[i * 51:i * 51 + 256])
     assert w[-1, -1].tolist() == x[51 * 3 + 255].tolist()  # last 20 frames dropped
+    assert w.flags.writeable and not np.shares_memory(w, x)  # a copy, not a strided view
+    # any memory layout of the input (column-major, a strided slice) gives the same windows
+    np.testing.assert_array_equal(chop(np.asfortranarray(x), CFG), w)
+    np.testing.assert_array_equal(chop(np.repeat(x, 2, axis=1)[:, ::2], CFG), w)
 
 
 def test_short_recording_is_padded_with_silence_floor():
