@@ -36,8 +36,8 @@ def power_to_db_np(power: np.ndarray, top_db: float, out: np.ndarray | None = No
     Computed in place in `out` (float32, same shape; may be `power` itself, as streaming
     extraction does: an hour of Mel frames is about 60 MB) or in a new array."""
     db = np.maximum(power, AMIN, out=out, dtype=np.float32)
-    np.log10(db, out=db)
-    db *= 10.0
+    np.log(db, out=db)  # as the TF version; float32 log is SIMD in numpy, log10 is 4x slower
+    db *= np.float32(10.0 / np.log(10.0))
     if db.size:
         db -= db.max()
         np.maximum(db, -top_db, out=db)
