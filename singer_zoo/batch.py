@@ -5,6 +5,10 @@ decoding, resampling and TF release the GIL; ffmpeg decoding runs one thread at 
 `singer_zoo.decoders`), collects results in input order, and records each
 `SingerZooError` as `failed[item] = "<path>: <problem>"` instead of stopping. Any other
 exception is a bug and propagates.
+
+Each failure is logged as a warning the first time a process meets it and at DEBUG level
+after that: a table experiment reads the same recordings for every row and fold, and
+repeated its warnings row x fold times. `BatchResult.failed` always lists every failure.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Callable, Hashable, Iterable
 from singer_zoo.errors import SingerZooError
 
 log = logging.getLogger(__name__)
+_reported: set[str] = set()  # failure messages already logged as warnings (module docstring)
 
 
 @dataclass
@@ -44,8 +49,11 @@ def run_batch(fn: Callable, items: Iterable[Hashable], *, workers: int = 1,
         try:
             outcomes[item] = (True, fut_or_call())
         except SingerZooError as e:
-            log.warning("skipped %s", e)
-            outcomes[item] = (False, str(e))
+            message = str(e)
+            log.log(logging.DEBUG if message in _reported else logging.WARNING,
+                    "skipped %s", message)
+            _reported.add(message)
+            outcomes[item] = (False, message)
         if bar is not None:
             bar.add(1)
 

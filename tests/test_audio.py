@@ -298,6 +298,17 @@ def test_run_batch_keeps_good_results(write_audio, tone, tmp_path):
     assert result.failed[str(bad)].startswith(f"{bad}: not a readable audio file")
 
 
+def test_run_batch_warns_once_per_bad_file_and_always_lists_it(tmp_path, caplog):
+    """Experiments read the same recordings for every row and fold: one warning per file."""
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    with caplog.at_level(logging.DEBUG, logger="singer_zoo.batch"):
+        results = [run_batch(audio.load_audio, [str(bad)], workers=w) for w in (1, 2, 1)]
+    assert all(list(r.failed) == [str(bad)] for r in results)
+    levels = [r.levelno for r in caplog.records if "bad.wav" in r.getMessage()]
+    assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+
 def test_run_batch_progress_is_one_line_when_not_a_terminal(capsys):
     run_batch(str, range(7), progress=True, label="things")  # pytest's stdout is no tty
     out = capsys.readouterr().out

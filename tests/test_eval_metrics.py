@@ -237,3 +237,13 @@ def test_write_report_markdown_and_json(tmp_path):
     assert data["table1"][0]["test_accuracy"] == 0.3
     assert data["eer"]["emb"]["all"]["n_positive"] == 2
     assert knn_markdown(data["knn"]) == knn_markdown(knn)  # string keys after JSON
+    assert "left out" not in text
+
+
+def test_report_lists_each_left_out_recording_once(tmp_path):
+    bad = "/data/b.m4a: not a readable audio file"
+    rows = [{"name": "baseline", "test_accuracy": 0.3, "skipped": [bad]},
+            {"name": "t1_cnn_shallow_max", "test_accuracy": 0.5, "skipped": [bad, "/c.wav: x"]}]
+    md, _ = write_report(tmp_path / "r.md", table1=rows)
+    section = md.read_text().split("## Recordings left out (could not be read)\n\n")[1]
+    assert section.splitlines() == ["- /c.wav: x", f"- {bad}"]

@@ -132,6 +132,13 @@ def eer_markdown(results: Mapping[str, Mapping]) -> str:
                       "positive/negative pairs"], body)
 
 
+def skipped_markdown(rows: Sequence[Mapping]) -> str:
+    """The recordings that rows left out ("<path>: <problem>", each `row["skipped"]`), each
+    once, as a bullet list; empty when none was."""
+    messages = sorted({m for row in rows for m in row.get("skipped", ())})
+    return "".join(f"- {m}\n" for m in messages)
+
+
 def _jsonable(obj):
     if hasattr(obj, "to_dict"):
         return obj.to_dict()
@@ -157,6 +164,8 @@ def write_report(out_md, table1: Sequence[Mapping] = (), table2: Sequence[Mappin
         parts.append(f"## Leave-one-out k-NN accuracy (Figure 5)\n\n{knn_markdown(knn)}")
     if eer:
         parts.append(f"## Singer verification equal error rate\n\n{eer_markdown(eer)}")
+    if skipped := skipped_markdown([*table1, *table2]):
+        parts.append(f"## Recordings left out (could not be read)\n\n{skipped}")
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text("\n".join(parts), encoding="utf-8")
     out_json = out_md.with_suffix(".json")

@@ -12,7 +12,6 @@ patience) for demos and tests; unset fields keep each row's config values.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.registry import all_configs, list_models
 
-log = logging.getLogger(__name__)
 TASKS = {"table1": "classifier", "table2": "siamese"}
 TABLES = tuple(TASKS)
 
@@ -92,9 +90,7 @@ def run_table1(manifest, out_dir, rows=None, budget: Budget = Budget(), n_folds:
     chosen = [all_folds[k] for k in (folds if folds is not None else range(n_folds))]
     results = []
     if baseline:
-        clips = extract_clip_features(manifest, workers=workers)
-        for message in clips.failed.values():
-            log.warning("baseline: skipped %s", message)
+        clips = extract_clip_features(manifest, workers=workers)  # run_batch logs bad files
 
         def usable(m):
             return m.filter(lambda r: r.path in clips.ok)
@@ -103,7 +99,7 @@ def run_table1(manifest, out_dir, rows=None, budget: Budget = Budget(), n_folds:
                           for f in chosen], clips.ok)
         results.append({"name": "baseline", **{k: b[k] for k in (
             "train_accuracy", "train_accuracy_std", "test_accuracy", "test_accuracy_std")},
-            "svm": b})
+            "svm": b, "skipped": sorted(clips.failed.values())})
     n_singers = len(manifest.singers)
     for cfg in configs:
         row = run_classification(cfg, chosen, out_dir / cfg.name, cache_dir=cache_dir,
