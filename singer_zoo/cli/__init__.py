@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -55,11 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's INFO/WARNING logs
     args = build_parser().parse_args(argv)
+    # every command reports the files it could not read itself (a line each, or report.md's
+    # "Recordings left out"): run_batch's warnings would say it all a second time
+    batch_log = logging.getLogger("singer_zoo.batch")
+    level = batch_log.level
+    batch_log.setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except SingerZooError as e:
         print(f"singer-zoo: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        batch_log.setLevel(level)
 
 
 if __name__ == "__main__":
