@@ -36,7 +36,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import librosa
 import numpy as np
 import soundfile as sf
@@ -46,6 +45,7 @@ from singer_zoo.audio import RESAMPLE_QUALITY, audio_info, stream_audio
 from singer_zoo.batch import run_batch
 from singer_zoo.config import FeatureConfig
 from singer_zoo.data import read_manifest
+from singer_zoo.data.synthetic import write_recording
 from singer_zoo.features import chop, extract_features, extract_windows
 
 CFG = FeatureConfig()
@@ -63,26 +63,10 @@ def voice_like(seconds: float, seed: int, sr: int = NATIVE) -> np.ndarray:
     return np.stack([y, 0.8 * y], axis=1).astype(np.float32)
 
 
-def write_aac(path: Path, data: np.ndarray) -> None:
-    """(samples, 2) float32 -> AAC in an MP4 container (.m4a, as DAMP ships), with PyAV."""
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("aac", rate=NATIVE, layout="stereo")
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T), format="fltp",
-                                           layout="stereo")
-        frame.sample_rate = NATIVE
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            out.mux(packet)
-
-
 def make_files(folder: Path, n: int, seconds: float, fmt: str) -> list[Path]:
-    paths = []
-    for i in range(n):
-        path = folder / f"song{i}.{fmt}"
-        if fmt == "m4a":
-            write_aac(path, voice_like(seconds, i))
-        else:
-            sf.write(path, voice_like(seconds, i), NATIVE)
-        paths.append(path)
+    paths = [folder / f"song{i}.{fmt}" for i in range(n)]
+    for i, path in enumerate(paths):
+        write_recording(path, voice_like(seconds, i), NATIVE, fmt)
     return paths
 
 

@@ -130,13 +130,17 @@ def render(singer: dict, song: dict, seconds: float, sr: int, rng) -> np.ndarray
     return y.astype(np.float32)
 
 
-def _write(path: Path, y: np.ndarray, sr: int, fmt: str) -> None:
+def write_recording(path, y: np.ndarray, sr: int, fmt: str) -> None:
+    """Write float32 samples, (n,) mono or (n, channels), as `fmt` (one of `FORMATS`): 16-bit
+    wav/flac, Vorbis ogg, or AAC in .m4a (PyAV; mono or stereo)."""
     if fmt == "m4a":
         import av
 
+        planes = np.ascontiguousarray(y.reshape(len(y), -1).T)  # (channels, n)
+        layout = {1: "mono", 2: "stereo"}[len(planes)]
         with av.open(str(path), "w", format="ipod") as out:
-            stream = out.add_stream("aac", rate=sr, layout="mono")
-            frame = av.AudioFrame.from_ndarray(y[None, :], format="flt", layout="mono")
+            stream = out.add_stream("aac", rate=sr, layout=layout)
+            frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=layout)
             frame.sample_rate = sr
             for packet in stream.encode(frame):
                 out.mux(packet)
@@ -171,6 +175,6 @@ def generate_corpus(out_dir, n_singers: int = 8, n_songs: int = 4, seconds: floa
             rec = f"singer{i:02d}_song{j:02d}"
             path = out / "audio" / f"{rec}.{fmt}"
             y = render(singer, song, seconds, sr, np.random.default_rng([seed, 2, i, j]))
-            _write(path, y, sr, fmt)
+            write_recording(path, y, sr, fmt)
             records.append(Recording(str(path), f"singer{i:02d}", f"song{j:02d}", rec))
     return Manifest(records, out).write(out / "manifest.csv")
