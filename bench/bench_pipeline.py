@@ -2,8 +2,9 @@
 
 Both pipelines go from a 44.1 kHz stereo file to 256-frame windows of 96-bin Mel dB:
 - ours: `singer_zoo.features.extract_windows` (audio.stream_audio decode + soxr resample,
-  TF Mel per block, dB with the recording's max, chop), sequentially and through
-  `run_batch(workers=2)` (the package's batch path);
+  TF Mel per block, dB with the recording's max, chop), sequentially and through the
+  package's batch path, `run_batch`, on 2 threads (`workers=2`) and on 2 worker processes
+  (`Workers(2, processes=True)`; their start-up is left out, as a long job pays it once);
 - librosa: `librosa.load(sr=22050)` + `feature.melspectrogram` + `power_to_db(ref=np.max)`
   + the same `chop`.
 Throughput is seconds of audio per second of wall time; each figure is the best of
@@ -27,6 +28,7 @@ imports and a warm-up call (Linux /proc counters). `--out FILE` also writes the 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -42,13 +44,14 @@ import soundfile as sf
 import soxr
 
 from singer_zoo.audio import RESAMPLE_QUALITY, audio_info, stream_audio
-from singer_zoo.batch import run_batch
+from singer_zoo.batch import Workers, run_batch
 from singer_zoo.config import FeatureConfig
 from singer_zoo.data import read_manifest
 from singer_zoo.data.synthetic import write_recording
 from singer_zoo.features import chop, extract_features, extract_windows
 
 CFG = FeatureConfig()
+PROCESSES = Workers(2, processes=True)
 NATIVE = 44100
 
 
@@ -115,13 +118,16 @@ def throughput(paths, repeats: int, with_librosa: bool = True) -> dict:
     """Best-of-`repeats` wall times of the pipelines over `paths`, and their ratios."""
     infos = {p: audio_info(p) for p in paths}
     rates = {p: i.sample_rate for p, i in infos.items()}
+    ours = functools.partial(extract_windows, cfg=CFG)
     runs = {"decode_only_batch2": lambda: run_batch(
                 lambda p: sum(map(len, stream_audio(p, sr=rates[p]))), paths, workers=2),
-            "ours_batch2": lambda: run_batch(lambda p: extract_windows(p, CFG), paths, workers=2),
+            "ours_batch2": lambda: run_batch(ours, paths, workers=2),
+            "ours_processes2": lambda: run_batch(ours, paths, workers=PROCESSES),
             "ours_sequential": lambda: [extract_windows(p, CFG) for p in paths]}
     if with_librosa:
         runs["librosa"] = lambda: [librosa_windows(p) for p in paths]
     extract_windows(paths[0], CFG)  # warm up (trace, caches)
+    run_batch(ours, paths * 2, workers=PROCESSES)  # start both worker processes, warm them
     if with_librosa:
         librosa_windows(paths[0])
     best, split = dict.fromkeys(runs, np.inf), None
@@ -135,6 +141,7 @@ def throughput(paths, repeats: int, with_librosa: bool = True) -> dict:
     res.update({f"{k}_s": v for k, v in best.items()})
     if with_librosa:
         res["speedup_batch2"] = best["librosa"] / best["ours_batch2"]
+        res["speedup_processes2"] = best["librosa"] / best["ours_processes2"]
         res["speedup_sequential"] = best["librosa"] / best["ours_sequential"]
         # the bound for any pipeline that decodes with the same library on the same 2 threads
         res["speedup_bound_decode_only"] = best["librosa"] / best["decode_only_batch2"]

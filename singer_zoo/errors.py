@@ -27,6 +27,9 @@ class UnknownNameError(SingerZooError, KeyError):
         self.kind, self.name, self.valid = kind, name, sorted(valid)
         super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid)}")
 
+    def __reduce__(self):  # pickled by its fields (errors cross run_batch's worker processes)
+        return type(self), (self.kind, self.name, self.valid)
+
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
 
@@ -38,6 +41,9 @@ class FileProblem(SingerZooError):
         self.path = os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # pickled by its fields (errors cross run_batch's worker processes)
+        return type(self), (self.path, self.problem)
 
 
 class AudioError(FileProblem):

@@ -36,8 +36,9 @@ def test_bench_pipeline_reports_both_pipelines_and_the_bound(tmp_path):
                     "--format", "wav", "--out", str(tmp_path / "res.json"))
     res = json.loads(out[out.index("{"):])
     assert json.loads((tmp_path / "res.json").read_text()) == res
-    for key in ("ours_batch2_s", "ours_sequential_s", "librosa_s", "decode_only_batch2_s",
-                "speedup_batch2", "speedup_sequential", "speedup_bound_decode_only"):
+    for key in ("ours_batch2_s", "ours_processes2_s", "ours_sequential_s", "librosa_s",
+                "decode_only_batch2_s", "speedup_batch2", "speedup_processes2",
+                "speedup_sequential", "speedup_bound_decode_only"):
         assert math.isfinite(res[key]) and res[key] > 0, key
     assert res["audio_seconds"] == 7
     assert set(res["split_s"]) == {f"{who}_{stage}" for who in ("ours", "librosa")

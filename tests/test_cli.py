@@ -1,7 +1,8 @@
 """Options shared by the subcommands: one definition, the same names and defaults."""
 import pytest
 
-from singer_zoo.cli import build_parser
+from singer_zoo.batch import Workers
+from singer_zoo.cli import build_parser, extraction_workers
 
 EXTRACTING = {
     "features": ["features", "m.csv", "--out", "o"],
@@ -12,12 +13,13 @@ EXTRACTING = {
 
 
 @pytest.mark.parametrize("command", sorted(EXTRACTING))
-def test_extracting_commands_take_cache_and_workers(command):
+def test_extracting_commands_take_cache_workers_and_processes(command):
     parser = build_parser()
     args = parser.parse_args(EXTRACTING[command])
-    assert (args.cache, args.workers) == (None, 2)
-    args = parser.parse_args(EXTRACTING[command] + ["--cache", "c", "--workers", "3"])
-    assert (args.cache, args.workers) == ("c", 3)
+    assert (args.cache, extraction_workers(args)) == (None, Workers(2, processes=False))
+    args = parser.parse_args(EXTRACTING[command] + ["--cache", "c", "--workers", "3",
+                                                    "--processes"])
+    assert (args.cache, extraction_workers(args)) == ("c", Workers(3, processes=True))
 
 
 @pytest.mark.parametrize("command", ["train", "tune"])

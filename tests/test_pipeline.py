@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from singer_zoo import features as feats
+from singer_zoo.batch import Workers
 from singer_zoo.config import FeatureConfig
 from singer_zoo.data import pipeline
 from singer_zoo.data.manifest import Manifest, Recording, read_manifest
@@ -153,6 +154,16 @@ def test_load_feature_set_keeps_good_files_and_reports_bad(corpus):
     assert all(f.shape == (frames, 96) for f in fs.features)
     assert fs.n_windows == 6 * feats.n_windows(frames, FeatureConfig())
     assert 0 <= min(f.min() for f in fs.features) and max(f.max() for f in fs.features) <= 60
+
+
+def test_load_feature_set_on_worker_processes_equals_threads(corpus, tmp_path):
+    threads, bad_threads = load_feature_set(corpus, cache_dir=tmp_path / "t", workers=2)
+    processes, bad_processes = load_feature_set(corpus, cache_dir=tmp_path / "p",
+                                                workers=Workers(2, processes=True))
+    assert bad_processes == bad_threads and processes.recordings == threads.recordings
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(processes.features, threads.features))
+    assert diff < 1e-4  # dB; single-threaded TF sums its products in another order (4e-6 seen)
+    assert len(list((tmp_path / "p").glob("*.npy"))) == threads.n_recordings  # written
 
 
 def test_cache_avoids_second_decode(corpus, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from singer_zoo.cli import add_extraction_options, add_verbose_option
+from singer_zoo.cli import add_extraction_options, add_verbose_option, extraction_workers
 
 BUDGET = ("max_epochs", "steps_per_epoch", "validation_every", "patience", "batch_size")
 # The demo: the corpus, rows (the mobile-sized backbone, which trains ~10x faster on a CPU
@@ -71,10 +71,11 @@ def _run(table: str, manifest_path, out: Path, rows, budget, args, **table1) -> 
 
     manifest = read_manifest(manifest_path)
     cache = Path(args.cache) if args.cache else out / "cache"
+    workers = extraction_workers(args)
     if table == "table1":
-        return run_table1(manifest, out, rows, budget, cache_dir=cache, workers=args.workers,
+        return run_table1(manifest, out, rows, budget, cache_dir=cache, workers=workers,
                           verbose=args.verbose, **table1)
-    return run_table2(manifest, out, rows, budget, cache_dir=cache, workers=args.workers,
+    return run_table2(manifest, out, rows, budget, cache_dir=cache, workers=workers,
                       verbose=args.verbose)
 
 

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from singer_zoo.cli import add_extraction_options
+from singer_zoo.cli import add_extraction_options, extraction_workers
 
 
 def register(subparsers) -> None:
@@ -47,7 +47,7 @@ def run(args) -> int:
 
     cfg = FeatureConfig(frontend=args.frontend)
     man = read_manifest(args.manifest, check_files=False)
-    fs, failed = load_feature_set(man, cfg, cache_dir=args.cache, workers=args.workers,
+    fs, failed = load_feature_set(man, cfg, cache_dir=args.cache, workers=extraction_workers(args),
                                   progress=args.progress)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

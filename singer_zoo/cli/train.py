@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from singer_zoo.cli import add_training_options
+from singer_zoo.cli import add_training_options, extraction_workers
 
 STRATEGIES = ("default", "mirrored", "multiworker")  # training.distribute.STRATEGIES
 
@@ -65,7 +65,7 @@ def run(args) -> int:
     manifest = read_manifest(args.data)
     train_recs, val_recs = select_recordings(manifest, cfg.train.task, args.fold)
     train_data, val_data, classes, failed = load_split(
-        cfg, train_recs, val_recs, cache_dir=args.cache, workers=args.workers)
+        cfg, train_recs, val_recs, cache_dir=args.cache, workers=extraction_workers(args))
     for message in failed.values():
         print(f"skipped {message}", file=sys.stderr)
     result = train(cfg, train_data, val_data, args.out, class_names=classes,

@@ -7,7 +7,7 @@ command resumes the search; DIR/best_config.yaml is then a config `singer-zoo tr
 """
 from __future__ import annotations
 
-from singer_zoo.cli import add_training_options
+from singer_zoo.cli import add_training_options, extraction_workers
 from singer_zoo.tuning.search import TUNERS
 
 
@@ -42,7 +42,8 @@ def run(args) -> int:
         max_epochs=args.epochs_per_trial, steps_per_epoch=args.steps_per_epoch)
     result = run_search(space, args.data, args.out, tuner=args.tuner,
                         max_trials=args.max_trials, fold=args.fold, cache_dir=args.cache,
-                        workers=args.workers, overwrite=args.overwrite, verbose=args.verbose)
+                        workers=extraction_workers(args), overwrite=args.overwrite,
+                        verbose=args.verbose)
     if result.role == "worker":
         print(f"worker finished: ran {result.trials_run} trial(s)")
         return 0

@@ -14,6 +14,7 @@ numpy generator for pairs; both reproducible.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -27,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from singer_zoo import features as feats
-from singer_zoo.batch import run_batch
+from singer_zoo.batch import Workers, run_batch
 from singer_zoo.config import FeatureConfig
 from singer_zoo.data.manifest import Manifest
 from singer_zoo.errors import AudioFileNotFound, ConfigError
@@ -172,14 +173,14 @@ def cached_features(path: str, cfg: FeatureConfig, cache_dir=None) -> np.ndarray
 
 
 def load_feature_set(manifest: Manifest, feature_cfg: FeatureConfig | None = None,
-                     cache_dir=None, workers: int = 2, progress: bool = False
+                     cache_dir=None, workers: int | Workers = 2, progress: bool = False
                      ) -> tuple[FeatureSet, dict]:
     """(FeatureSet of the recordings that decoded, {path: error message} of those that did
-    not). Decoding runs on `workers` threads."""
+    not). Extraction runs on `workers` threads, or processes (`singer_zoo.batch.Workers`)."""
     cfg = feature_cfg or FeatureConfig()
     by_path = {r.path: r for r in manifest}
-    result = run_batch(lambda p: cached_features(p, cfg, cache_dir), list(by_path),
-                       workers=workers, progress=progress, label="recordings")
+    result = run_batch(functools.partial(cached_features, cfg=cfg, cache_dir=cache_dir),
+                       list(by_path), workers=workers, progress=progress, label="recordings")
     good = list(result.ok)
     return FeatureSet([result.ok[p] for p in good], [by_path[p] for p in good], cfg), \
         dict(result.failed)

@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from singer_zoo.audio import load_audio
-from singer_zoo.batch import BatchResult, run_batch
+from singer_zoo.batch import BatchResult, Workers, run_batch
 from singer_zoo.data.manifest import Manifest, _listed
 from singer_zoo.errors import ConfigError, FileProblem
 from singer_zoo.evaluation.metrics import recording_accuracy, summarise_folds
@@ -47,7 +47,7 @@ def recording_clip_features(path, sr: int = 22050, clip_seconds: float = 6.0) ->
 
 
 def extract_clip_features(recordings, feature_fn: Callable = recording_clip_features,
-                          workers: int = 1, progress: bool = False) -> BatchResult:
+                          workers: int | Workers = 1, progress: bool = False) -> BatchResult:
     """`feature_fn(path)` for every recording: `ok` maps path -> (n_clips, D); a file that
     cannot be used is in `failed` (path -> message) instead of stopping the others."""
     return run_batch(feature_fn, [r.path for r in recordings], workers=workers,
@@ -121,7 +121,7 @@ def svm_baseline(folds, clip_features: Mapping[str, np.ndarray],
 
 def baseline_performance_vectors(recordings, clip_features: Mapping[str, np.ndarray] | None
                                  = None, feature_fn: Callable = recording_clip_features,
-                                 workers: int = 1, standardise: bool = True
+                                 workers: int | Workers = 1, standardise: bool = True
                                  ) -> tuple[np.ndarray, Manifest]:
     """(vectors (n, D), the n recordings they belong to): the mean clip feature vector of
     each recording, z-scored per dimension over these recordings if `standardise` (the raw

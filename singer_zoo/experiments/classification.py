@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from singer_zoo.batch import Workers
 from singer_zoo.config import ZooConfig
 from singer_zoo.evaluation.metrics import recording_accuracy, window_accuracy
 
@@ -39,7 +40,7 @@ def accuracies(model: keras.Model, feature_set, labels) -> dict:
             "recording": recording_accuracy(scores, feature_set.window_index[:, 0], labels)}
 
 
-def run_fold(cfg: ZooConfig, fold, out_dir: Path, *, cache_dir=None, workers: int = 2,
+def run_fold(cfg: ZooConfig, fold, out_dir: Path, *, cache_dir=None, workers: int | Workers = 2,
              verbose: int = 0) -> dict:
     """Train and evaluate one fold; returns its accuracies and run summary."""
     from singer_zoo.data import load_feature_set
@@ -64,8 +65,8 @@ def run_fold(cfg: ZooConfig, fold, out_dir: Path, *, cache_dir=None, workers: in
             "skipped": sorted(failed.values())}
 
 
-def run_classification(cfg: ZooConfig, folds, out_dir, *, cache_dir=None, workers: int = 2,
-                       verbose: int = 0) -> dict:
+def run_classification(cfg: ZooConfig, folds, out_dir, *, cache_dir=None,
+                       workers: int | Workers = 2, verbose: int = 0) -> dict:
     """Table 1 result row of `cfg` over `folds` (from `evaluation.protocols.cv_folds`)."""
     out_dir = Path(out_dir)
     per_fold = [run_fold(cfg, f, out_dir / f"fold{f.index}", cache_dir=cache_dir,

@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from singer_zoo.batch import Workers
 from singer_zoo.config import ZooConfig
 from singer_zoo.experiments.classification import predict_windows
 
@@ -48,8 +49,8 @@ def performance_embeddings(embedder, feature_set) -> tuple[np.ndarray, np.ndarra
     return recording_scores(win, feature_set.window_index[:, 0], feature_set.n_recordings), win
 
 
-def run_embedding(cfg: ZooConfig, split: dict, out_dir, *, cache_dir=None, workers: int = 2,
-                  verbose: int = 0) -> dict:
+def run_embedding(cfg: ZooConfig, split: dict, out_dir, *, cache_dir=None,
+                  workers: int | Workers = 2, verbose: int = 0) -> dict:
     """Table 2 result row of `cfg` on `split` ({"train", "validation", "test"} manifests).
 
     Returns the row dict: name, test_loss, epochs, skipped files, and under "test" the

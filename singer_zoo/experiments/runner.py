@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from singer_zoo.batch import Workers
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.registry import all_configs, list_models
@@ -74,7 +75,7 @@ def _loss_plot(out_dir: Path, runs: dict, title: str) -> None:
 
 def run_table1(manifest, out_dir, rows=None, budget: Budget = Budget(), n_folds: int = 10,
                folds=None, seed: int = 0, baseline: bool = True, cache_dir=None,
-               workers: int = 2, verbose: int = 0) -> Path:
+               workers: int | Workers = 2, verbose: int = 0) -> Path:
     """Singer classification (Table 1) by `n_folds`-fold CV; `folds` picks fold indices."""
     from singer_zoo.evaluation.baseline import extract_clip_features, svm_baseline
     from singer_zoo.evaluation.protocols import Fold, cv_folds
@@ -130,7 +131,7 @@ def _aligned(rows: list, baseline_vectors: np.ndarray, baseline_paths: list):
 
 
 def run_table2(manifest, out_dir, rows=None, budget: Budget = Budget(), cache_dir=None,
-               workers: int = 2, verbose: int = 0) -> Path:
+               workers: int | Workers = 2, verbose: int = 0) -> Path:
     """Singing performance embedding (Table 2, Figures 3-5, 7) on the song-disjoint split."""
     from singer_zoo.evaluation.baseline import baseline_performance_vectors
     from singer_zoo.evaluation.knn import knn_accuracies

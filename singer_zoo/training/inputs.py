@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from singer_zoo.batch import Workers
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError
 
@@ -35,7 +36,7 @@ class TrainData:
         object.__setattr__(self, "labels", labels)
 
 
-def load_split(cfg: ZooConfig, train_recs, val_recs, cache_dir=None, workers: int = 2):
+def load_split(cfg: ZooConfig, train_recs, val_recs, cache_dir=None, workers: int | Workers = 2):
     """(train TrainData, validation TrainData, class names, {path: problem} of skipped files).
 
     Class names are the training singers (sorted); a classifier's validation singers must

@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from singer_zoo.batch import Workers
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, SingerZooError, UnknownNameError
 from singer_zoo.tuning.space import SearchSpace
@@ -144,7 +145,7 @@ def write_best(tuner, space: SearchSpace, out_dir: Path) -> tuple[dict, ZooConfi
 
 
 def run_search(space: SearchSpace, manifest_path, out_dir, *, tuner: str = "bayesian",
-               max_trials: int = 10, fold: int = 0, cache_dir=None, workers: int = 2,
+               max_trials: int = 10, fold: int = 0, cache_dir=None, workers: int | Workers = 2,
                overwrite: bool = False, verbose: int = 1) -> SearchResult:
     """Search `space` on the manifest's data into `out_dir` (resumable; see module doc)."""
     from singer_zoo.cli.train import select_recordings
