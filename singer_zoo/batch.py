@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
-import functools
 import logging
 import multiprocessing
 import pickle
@@ -126,15 +125,11 @@ def run_batch(fn: Callable, items: Iterable[Hashable], *, workers: int | Workers
         bar = Progbar(len(items), unit_name=label, verbose=1 if sys.stdout.isatty() else 2)
     outcomes = {}
 
-    def record(item, fut_or_call):
-        try:
-            outcomes[item] = (True, fut_or_call())
-        except SingerZooError as e:
-            message = str(e)
-            log.log(logging.DEBUG if message in _reported else logging.WARNING,
-                    "skipped %s", message)
-            _reported.add(message)
-            outcomes[item] = (False, message)
+    def record(item, good, value):
+        if not good:
+            log.log(logging.DEBUG if value in _reported else logging.WARNING, "skipped %s", value)
+            _reported.add(value)
+        outcomes[item] = (good, value)
         if bar is not None:
             bar.add(1)
 
@@ -159,7 +154,7 @@ def run_batch(fn: Callable, items: Iterable[Hashable], *, workers: int | Workers
             _collect(pool, fn, [[item] for item in items], record)
     else:
         for item in items:
-            record(item, lambda item=item: fn(item))
+            record(item, *_run_chunk(fn, [item])[0])
     result = BatchResult()
     for item in items:
         good, value = outcomes[item]
@@ -167,21 +162,16 @@ def run_batch(fn: Callable, items: Iterable[Hashable], *, workers: int | Workers
     return result
 
 
-def _run_chunk(fn: Callable, chunk: list) -> list:
-    """Worker side: `(True, fn(item))` or `(False, the SingerZooError)` for each item."""
+def _run_chunk(fn: Callable, chunk: list) -> list[tuple[bool, object]]:
+    """`(True, fn(item))`, or `(False, "<path>: <problem>")` for a `SingerZooError`, per item
+    (in the calling thread or worker process); any other exception propagates."""
     out = []
     for item in chunk:
         try:
             out.append((True, fn(item)))
         except SingerZooError as e:
-            out.append((False, e))
+            out.append((False, str(e)))
     return out
-
-
-def _outcome(good: bool, value):
-    if not good:
-        raise value
-    return value
 
 
 def _collect(pool: cf.Executor, fn: Callable, chunks: list[list], record: Callable) -> None:
@@ -189,7 +179,7 @@ def _collect(pool: cf.Executor, fn: Callable, chunks: list[list], record: Callab
     try:
         for fut in cf.as_completed(futures):
             for item, (good, value) in zip(futures[fut], fut.result()):
-                record(item, functools.partial(_outcome, good, value))
+                record(item, good, value)
     except BaseException:  # a bug or Ctrl-C: the items not started yet are dropped
         for fut in futures:
             fut.cancel()

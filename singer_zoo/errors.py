@@ -27,7 +27,7 @@ class UnknownNameError(SingerZooError, KeyError):
         self.kind, self.name, self.valid = kind, name, sorted(valid)
         super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid)}")
 
-    def __reduce__(self):  # pickled by its fields (errors cross run_batch's worker processes)
+    def __reduce__(self):  # pickled by its fields (custom __init__: the default fails)
         return type(self), (self.kind, self.name, self.valid)
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -42,7 +42,7 @@ class FileProblem(SingerZooError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
-    def __reduce__(self):  # pickled by its fields (errors cross run_batch's worker processes)
+    def __reduce__(self):  # pickled by its fields (custom __init__: the default fails)
         return type(self), (self.path, self.problem)
 
 

@@ -56,7 +56,7 @@ def test_workers_of_an_int_is_threads():
     errors.ConfigError("workers: count must be an integer >= 1"),
 ])
 def test_errors_survive_pickling(error):
-    """Worker processes send their errors back pickled: type, message and fields survive."""
+    """Errors pickle (as across processes) with their type, message and fields."""
     back = pickle.loads(pickle.dumps(error))
     assert type(back) is type(error) and str(back) == str(error)
     assert vars(back) == vars(error)
