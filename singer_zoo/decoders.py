@@ -126,7 +126,7 @@ class _FrameBlocks:
         self.dtype, self.zero, self.scale = FFMPEG_SAMPLES[name.rstrip("p")]
         self.channels = first.layout.nb_channels
         self.size = max(1, round(block_seconds * self.rate))
-        self.buf, self.capacity, self.used = self._alloc(self.size), self.size, 0
+        self.buf, self.used = self._alloc(self.size), 0
         self.run_key, self.converter = self.key, None
         self.done: list[np.ndarray] = []  # completed (n,) float32 blocks, oldest first
 
@@ -162,8 +162,8 @@ class _FrameBlocks:
         k = frame.samples
         if self.used and self.used + k > self.size:
             self.done.append(self._block())
-        if k > self.capacity:  # a frame longer than a block (tiny block_seconds)
-            self.buf, self.capacity = self._alloc(k), k
+        if k * self.channels > self.buf.size:  # a frame longer than a block (tiny block_seconds)
+            self.buf = self._alloc(k)
         a, b = self.used, self.used + k
         if self.planar:
             for row, plane in zip(self.buf, frame.planes):
