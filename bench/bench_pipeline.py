@@ -8,10 +8,11 @@ Both pipelines go from a 44.1 kHz stereo file to 256-frame windows of 96-bin Mel
 - librosa: `librosa.load(sr=22050)` + `feature.melspectrogram` + `power_to_db(ref=np.max)`
   + the same `chop`.
 Throughput is seconds of audio per second of wall time; each figure is the best of
-`--repeats` rounds (the machine is shared), rounds alternate between the pipelines. The
-per-stage split times decode (to mono at the native rate), resample and features
-(waveform -> windows) separately, and `decode_only_batch2` (decode + downmix alone on the
-same 2 threads) gives the ceiling any pipeline decoding with the same library can reach.
+`--repeats` rounds (the machine is shared), rounds alternate between the pipelines, and each
+timed run starts after a short pause (`SETTLE_S`). The per-stage split times decode (to mono
+at the native rate), resample and features (waveform -> windows) separately, and
+`decode_only_batch2` (decode + downmix alone on the same 2 threads) gives the ceiling any
+pipeline decoding with the same library can reach.
 
 `--format m4a` (AAC, DAMP's format) measures ours only: librosa 0.11 reads AAC through
 audioread, which finds no ffmpeg program here.
@@ -53,6 +54,10 @@ from singer_zoo.features import chop, extract_features, extract_windows
 CFG = FeatureConfig()
 PROCESSES = Workers(2, processes=True)
 NATIVE = 44100
+# pause before each timed run, so that none starts while the previous one's threads still spin
+# (librosa's BLAS after its Mel product): decode alone on 2 threads, which runs right after
+# librosa, took 0.24-0.26 s without it and 0.22 s with it (alternating runs, FLAC files)
+SETTLE_S = 0.5
 
 
 def voice_like(seconds: float, seed: int, sr: int = NATIVE) -> np.ndarray:
@@ -85,7 +90,8 @@ def librosa_features(y: np.ndarray) -> np.ndarray:
     return chop((librosa.power_to_db(s, ref=np.max, top_db=CFG.top_db) + CFG.top_db).T, CFG)
 
 
-def timed(fn) -> float:
+def timed(fn, settle: float = 0.0) -> float:
+    time.sleep(settle)
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -133,7 +139,7 @@ def throughput(paths, repeats: int, with_librosa: bool = True) -> dict:
     best, split = dict.fromkeys(runs, np.inf), None
     for _ in range(repeats):
         for name, run in runs.items():
-            best[name] = min(best[name], timed(run))
+            best[name] = min(best[name], timed(run, settle=SETTLE_S))
         s = stage_split(paths, rates, with_librosa)
         split = s if split is None else {k: min(v, s[k]) for k, v in split.items()}
     audio_s = sum(i.duration for i in infos.values())

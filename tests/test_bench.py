@@ -5,10 +5,12 @@ depend on speed (exactness of a flat index, agreement of float32 TFLite with its
 """
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,14 @@ def test_bench_pipeline_reports_both_pipelines_and_the_bound(tmp_path):
     assert res["audio_seconds"] == 7
     assert set(res["split_s"]) == {f"{who}_{stage}" for who in ("ours", "librosa")
                                    for stage in ("decode", "resample", "features")}
+
+
+def test_bench_pipeline_pauses_before_each_timed_run_outside_the_timing(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    bench = importlib.import_module("bench_pipeline")
+    start = time.perf_counter()
+    took = bench.timed(lambda: None, settle=0.3)
+    assert time.perf_counter() - start >= 0.3 and took < 0.1
 
 
 def test_bench_pipeline_on_m4a_measures_ours_only():
