@@ -47,12 +47,21 @@ def test_bench_pipeline_reports_both_pipelines_and_the_bound(tmp_path):
                                    for stage in ("decode", "resample", "features")}
 
 
-def test_bench_pipeline_pauses_before_each_timed_run_outside_the_timing(monkeypatch):
+def test_bench_pipeline_pauses_before_each_timed_run_outside_the_timing(monkeypatch,
+                                                                       write_audio):
     monkeypatch.syspath_prepend(str(BENCH))
     bench = importlib.import_module("bench_pipeline")
     start = time.perf_counter()
     took = bench.timed(lambda: None, settle=0.3)
     assert time.perf_counter() - start >= 0.3 and took < 0.1
+    # every timed pipeline run of every round asks for the pause (the stage split does not)
+    settles, timed = [], bench.timed
+    monkeypatch.setattr(bench, "timed", lambda fn, settle=0.0: settles.append(settle) or
+                        timed(fn))
+    monkeypatch.setattr(bench, "run_batch", lambda fn, items, workers: [fn(p) for p in items])
+    path = write_audio("a.wav", 0.1 * np.sin(np.arange(22050) / 5), 22050)
+    bench.throughput([path], repeats=2)
+    assert settles.count(bench.SETTLE_S) == 2 * 5  # 2 rounds x 5 pipelines
 
 
 def test_bench_pipeline_on_m4a_measures_ours_only():
