@@ -52,6 +52,7 @@ from singer_zoo.data.synthetic import write_recording
 from singer_zoo.features import chop, extract_features, extract_windows
 
 CFG = FeatureConfig()
+OURS = functools.partial(extract_windows, cfg=CFG)  # our pipeline, picklable for processes
 PROCESSES = Workers(2, processes=True)
 NATIVE = 44100
 # pause before each timed run, so that none starts while the previous one's threads still spin
@@ -124,16 +125,15 @@ def throughput(paths, repeats: int, with_librosa: bool = True) -> dict:
     """Best-of-`repeats` wall times of the pipelines over `paths`, and their ratios."""
     infos = {p: audio_info(p) for p in paths}
     rates = {p: i.sample_rate for p, i in infos.items()}
-    ours = functools.partial(extract_windows, cfg=CFG)
     runs = {"decode_only_batch2": lambda: run_batch(
                 lambda p: sum(map(len, stream_audio(p, sr=rates[p]))), paths, workers=2),
-            "ours_batch2": lambda: run_batch(ours, paths, workers=2),
-            "ours_processes2": lambda: run_batch(ours, paths, workers=PROCESSES),
-            "ours_sequential": lambda: [extract_windows(p, CFG) for p in paths]}
+            "ours_batch2": lambda: run_batch(OURS, paths, workers=2),
+            "ours_processes2": lambda: run_batch(OURS, paths, workers=PROCESSES),
+            "ours_sequential": lambda: [OURS(p) for p in paths]}
     if with_librosa:
         runs["librosa"] = lambda: [librosa_windows(p) for p in paths]
-    extract_windows(paths[0], CFG)  # warm up (trace, caches)
-    run_batch(ours, (paths * 2)[:8], workers=PROCESSES)  # start and warm both worker processes
+    OURS(paths[0])  # warm up (trace, caches)
+    run_batch(OURS, (paths * 2)[:8], workers=PROCESSES)  # start and warm both worker processes
     if with_librosa:
         librosa_windows(paths[0])
     best, split = dict.fromkeys(runs, np.inf), None
@@ -162,7 +162,7 @@ def manifest_files(manifest: str) -> list[str]:
     """The recordings of a manifest that our pipeline accepts (the others are reported on
     stderr and left out of both pipelines, so both process the same audio)."""
     paths = [r.path for r in read_manifest(manifest, splits=None)]
-    res = run_batch(lambda p: extract_windows(p, CFG), paths, workers=2)
+    res = run_batch(OURS, paths, workers=2)
     if res.failed:
         print(res.report(), file=sys.stderr)
     return list(res.ok)
