@@ -6,17 +6,19 @@ stopping. Any other exception is a bug and propagates.
 
 `workers` is a count of threads (an int) or a `Workers(count, processes=True)`:
 - threads (the default) suit any callable and start at once: libsndfile decoding,
-  resampling and TF release the GIL; ffmpeg decoding runs one thread at a time
-  (`singer_zoo.decoders`), since PyAV holds the GIL for every frame;
-- processes suit long jobs. Each worker is a spawned Python process whose TensorFlow runs
-  single-threaded on the CPU (no GPU memory taken from a training process), so workers
-  neither wait for each other's GIL nor fight over TF's thread pools: on two cores,
-  1.3-1.4x the throughput of two threads on short real recordings and on AAC m4a, the same
-  on long FLAC files, where decoding bounds both (docs/performance.md). Items go to them
-  in chunks. Starting them costs about 5 s (each imports TensorFlow), once per process:
-  the pool is kept for later batches with the same count. `fn` must be picklable by
-  reference (a module-level function or a `functools.partial` of one), and a script that
-  uses them needs Python's `if __name__ == "__main__":` guard (spawn imports it).
+  resampling, numpy, scipy.fft and TF release the GIL; ffmpeg decoding runs one thread at
+  a time (`singer_zoo.decoders`), since PyAV holds the GIL for every frame. While a batch
+  started from the main thread runs, BLAS libraries use one thread each (`threadpoolctl`);
+- processes suit long jobs on AAC (DAMP's m4a). Each worker is a spawned Python process whose
+  TensorFlow and BLAS run single-threaded on the CPU (no GPU memory taken from a training
+  process), so workers neither wait for each other's GIL nor fight over thread pools: on
+  two cores, 1.36x the throughput of two threads on m4a (PyAV holds the GIL), 1.1x on
+  short real recordings, 0.8-0.9x on long FLAC and WAV files (docs/performance.md).
+  Items go to them in chunks. Starting them costs about 5 s (each imports TensorFlow),
+  once per process: the pool is kept for later batches with the same count. `fn` must be
+  picklable by reference (a module-level function or a `functools.partial` of one), and a
+  script that uses them needs Python's `if __name__ == "__main__":` guard (spawn imports
+  it).
 
 Each failure is logged as a warning the first time a process meets it and at DEBUG level
 after that: a table experiment reads the same recordings for every row and fold, and
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
+import contextlib
 import logging
 import multiprocessing
 import pickle
@@ -33,6 +36,8 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, Iterable
+
+from threadpoolctl import threadpool_limits
 
 from singer_zoo.errors import ConfigError, SingerZooError
 
@@ -74,12 +79,27 @@ class BatchResult:
 
 
 def _init_process():
-    """Worker process set-up, before any TF op: CPU only, one intra- and one inter-op thread."""
+    """Worker process set-up, before any TF op: CPU only, one intra- and one inter-op TF
+    thread, one BLAS thread."""
     import tensorflow as tf
 
+    # after TF's import, which loads numpy's and scipy's BLAS if the parent's main module
+    # (imported first by spawn) has not already
+    threadpool_limits(1, user_api="blas")
     tf.config.set_visible_devices([], "GPU")
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _one_blas_thread():
+    """BLAS on one thread while batch threads share the cores: its own threads, spinning after
+    each small product (the Mel projection of streaming extraction, librosa's), took the
+    cores from the workers (docs/performance.md). Only from the main thread: threadpoolctl
+    lets one thread at a time set OpenBLAS's process-wide count, and overlapping batches of
+    several threads, each restoring what it found, could leave it at one thread for good."""
+    if threading.current_thread() is threading.main_thread():
+        return threadpool_limits(1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def _process_pool(count: int) -> cf.ProcessPoolExecutor:
@@ -150,7 +170,7 @@ def run_batch(fn: Callable, items: Iterable[Hashable], *, workers: int | Workers
             raise RuntimeError("run_batch: a worker process died (out of memory? a script "
                                "without the `if __name__ == \"__main__\":` guard?)") from e
     elif workers.count > 1:
-        with cf.ThreadPoolExecutor(max_workers=workers.count) as pool:
+        with _one_blas_thread(), cf.ThreadPoolExecutor(max_workers=workers.count) as pool:
             _collect(pool, fn, [[item] for item in items], record)
     else:
         for item in items:

@@ -1,12 +1,14 @@
 """run_batch on worker processes (`Workers(n, processes=True)`) and the typed errors that
-cross them. Thread and sequential batches are tested with the audio they read
-(test_audio.py)."""
+cross them, and the BLAS threads of thread batches. Thread and sequential batches are
+otherwise tested with the audio they read (test_audio.py)."""
 import os
 import pickle
+import threading
 import time
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from singer_zoo import audio, batch, errors
 from singer_zoo.batch import Workers, run_batch
@@ -16,14 +18,21 @@ SR = 22050
 PROCESSES = Workers(2, processes=True)
 
 
+def _blas_threads(_=None):
+    """The thread count of each process-wide BLAS library loaded in this process (numpy's and
+    scipy's OpenBLAS; not faiss's, whose OpenMP-layer OpenBLAS counts threads per thread)."""
+    return [lib["num_threads"] for lib in threadpool_info()
+            if lib["user_api"] == "blas" and lib.get("threading_layer") != "openmp"]
+
+
 def _tf_settings(_):
-    """What TensorFlow runs with in the calling process (module level: picklable)."""
+    """What TensorFlow and BLAS run with in the calling process (module level: picklable)."""
     import tensorflow as tf
 
     time.sleep(0.2)  # long enough that both workers of a batch get items
     return (tf.config.threading.get_intra_op_parallelism_threads(),
             tf.config.threading.get_inter_op_parallelism_threads(),
-            len(tf.config.get_visible_devices("GPU")), os.getpid())
+            len(tf.config.get_visible_devices("GPU")), os.getpid(), tuple(_blas_threads()))
 
 
 def _die(_):
@@ -85,6 +94,8 @@ def test_processes_send_items_in_chunks_and_keep_order_and_failures():
 def test_processes_run_single_threaded_cpu_tensorflow_and_are_kept():
     first = run_batch(_tf_settings, range(4), workers=PROCESSES).ok.values()
     assert {s[:3] for s in first} == {(1, 1, 0)}  # one intra-/inter-op thread, no GPU
+    blas = [s[4] for s in first]  # numpy's and scipy's BLAS (TF's import loads both)
+    assert all(len(b) >= 2 and set(b) == {1} for b in blas)  # one thread each
     pids = {s[3] for s in first}
     assert os.getpid() not in pids and len(pids) == 2
     again = run_batch(_tf_settings, range(4), workers=PROCESSES).ok.values()
@@ -110,3 +121,45 @@ def test_the_kept_pool_is_closed_at_exit():
     batch._close_pool()
     assert batch._pool is None and not any(p.is_alive() for p in processes)
     assert run_batch(str, [1, 2], workers=PROCESSES).ok == {1: "1", 2: "2"}  # starts afresh
+
+
+def test_thread_batches_run_blas_on_one_thread_and_restore_it():
+    import scipy.linalg  # noqa: F401  scipy's BLAS too
+
+    with threadpool_limits(2, user_api="blas"):
+        assert set(_blas_threads()) == {2}
+        res = run_batch(_blas_threads, range(4), workers=2)
+        assert [set(b) for b in res.ok.values()] == [{1}] * 4
+        assert set(_blas_threads()) == {2}
+        res = run_batch(_blas_threads, range(2), workers=1)  # one worker: BLAS keeps its threads
+        assert [set(b) for b in res.ok.values()] == [{2}] * 2
+
+
+def test_a_thread_batch_beside_the_main_threads_leaves_blas_as_it_was():
+    """A batch run from another thread, overlapping the main thread's and ending first (a
+    case where restoring what each found would leave one thread for good), does not touch
+    BLAS's threads."""
+    a_running, release_a = threading.Event(), threading.Event()
+    seen = {}
+
+    def a_item(_):
+        a_running.set()
+        release_a.wait(10)
+        return _blas_threads()
+
+    def b_item(i):
+        if i == 0:  # let the other batch end while this one runs
+            release_a.set()
+            other.join(10)
+        return _blas_threads()
+
+    before = _blas_threads()  # this machine's default: one per core
+    if set(before) == {1}:
+        pytest.skip("one core: BLAS runs on one thread anyway")
+    other = threading.Thread(target=lambda: seen.update(a=run_batch(a_item, [0, 1], workers=2)))
+    other.start()
+    a_running.wait(10)
+    seen["b"] = run_batch(b_item, [0, 1], workers=2)
+    assert not other.is_alive() and len(seen["a"].ok) == 2
+    assert [set(b) for b in seen["b"].ok.values()] == [{1}, {1}]
+    assert _blas_threads() == before

@@ -46,18 +46,34 @@ def test_power_blocks_of_any_sizes_give_the_same_frames(monkeypatch):
     y = sung(3.0)
     cuts = [0, 1, 700, 3000, 3001, 40000, len(y)]
     one = stream_power([y], cfg)
-    monkeypatch.setattr(extract, "CHUNK_FRAMES", 7)  # many TF calls per block
+    monkeypatch.setattr(extract, "CHUNK_FRAMES", 7)  # many power calls per block
     ragged = stream_power([y[a:b] for a, b in zip(cuts, cuts[1:])], cfg)
     assert ragged.shape == one.shape == (1 + len(y) // 512, 96)
     np.testing.assert_allclose(ragged, one, rtol=1e-4, atol=1e-9)
 
 
-def test_one_block_recording_costs_one_tf_call(monkeypatch):
+@pytest.mark.parametrize("frontend", ["mel", "cqt"])
+@pytest.mark.parametrize("seconds", [0.6, 7.3])
+def test_numpy_power_equals_the_layers_tf_power(frontend, seconds):
+    """`power_np` (what streaming extraction runs) is `power(center=False)` in numpy, down to
+    the quiet bins that the dB floor would hide."""
+    layer = build_frontend(FeatureConfig(frontend=frontend))
+    y = sung(seconds) * np.linspace(1.0, 1e-3, int(SR * seconds), dtype=np.float32)
+    want = layer.power(y[None], center=False)[0].numpy()
+    got = layer.power_np(y)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert got.shape == (1 + (len(y) - layer.frame_length) // 512, 96)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=want.max() * 1e-5)
+
+
+def test_one_block_recording_is_one_power_call(monkeypatch):
     cfg = FeatureConfig()
-    layer, fn = extract._power_fn(cfg)
+    layer = extract._frontend(cfg)
     calls = []
-    monkeypatch.setattr(extract, "_power_fn",
-                        lambda c: (layer, lambda x: calls.append(x.shape) or fn(x)))
+    real = type(layer).power_np
+    monkeypatch.setattr(type(layer), "power_np",
+                        lambda self, x: calls.append(len(x)) or real(self, x))
+    monkeypatch.setattr(extract, "CHUNK_FRAMES", 10_000)  # one call per flushed buffer
     y = sung(5.0)
     assert stream_power([y], cfg).shape == (1 + len(y) // 512, 96)
     assert len(calls) == 1

@@ -34,7 +34,7 @@ from singer_zoo.data.manifest import Manifest
 from singer_zoo.errors import AudioFileNotFound, ConfigError
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1  # bump when extract_features changes its output
+CACHE_VERSION = 2  # bump when extract_features changes its output (2: power in numpy)
 
 
 def encode_labels(values) -> tuple[np.ndarray, list]:

@@ -48,6 +48,7 @@ class CQTSpectrogram(DbFrontend):
         f = self.features
         kernels = cqt_kernels(f.sample_rate, f.fmin, f.n_bins, f.bins_per_octave)
         self.frame_length = kernels.shape[0]
+        self._kernels_np = kernels  # (frame_length, 2 n_bins)
         self._kernels = tf.constant(kernels[None])  # (1, frame_length, 2 n_bins): BATCH_MATMUL
 
     def projections(self):
@@ -58,3 +59,9 @@ class CQTSpectrogram(DbFrontend):
         resp = tf.matmul(frames, self._kernels)
         re, im = tf.split(resp, 2, axis=-1)  # (batch, T, n_bins) each
         return tf.square(re) + tf.square(im)
+
+    def power_frames_np(self, frames):
+        # a contiguous copy: BLAS cannot read the overlapping rows of the strided frames
+        resp = np.ascontiguousarray(frames) @ self._kernels_np  # (T, 2 * n_bins)
+        re, im = np.split(resp, 2, axis=-1)
+        return np.square(re) + np.square(im)

@@ -12,13 +12,15 @@ a batch matmul of only the frequency rows it touches, (frames x rows) @ (1 x row
 filters), concatenated: 13 % of the dense product's multiply-adds at the defaults, and
 22 % less time per frame for the whole front end on one core (docs/features.md). Rank-3
 constants keep each matmul a BATCH_MATMUL in TFLite (a `tensordot`, or a matmul with a 2-D
-constant, becomes FULLY_CONNECTED, which int8 quantisation ruins).
+constant, becomes FULLY_CONNECTED, which int8 quantisation ruins). `power_frames_np` is the
+same computation in numpy and scipy.fft, for streaming extraction.
 """
 from __future__ import annotations
 
 import keras
 import librosa
 import numpy as np
+import scipy.fft
 import tensorflow as tf
 
 from singer_zoo.features.db import DbFrontend
@@ -59,12 +61,14 @@ class MelSpectrogram(DbFrontend):
         super().__init__(features, **kwargs)
         f = self.features
         self.frame_length = f.n_fft
-        self._window = tf.constant(
-            tf.signal.hann_window(f.n_fft, periodic=True).numpy().reshape(1, 1, -1))
+        self._window_np = tf.signal.hann_window(f.n_fft, periodic=True).numpy()  # (n_fft,)
+        self._window = tf.constant(self._window_np.reshape(1, 1, -1))
+        self._groups_np = filter_groups(mel_filterbank(f.sample_rate, f.n_fft, f.n_bins),
+                                        MEL_GROUPS)
         # ((first row, end row, (1, rows, filters)), ...): rank-3 constants keep each matmul
         # a BATCH_MATMUL in TFLite (a 2-D one is rewritten to FULLY_CONNECTED)
-        self._groups = tuple((lo, hi, tf.constant(block[None])) for lo, hi, block in filter_groups(
-            mel_filterbank(f.sample_rate, f.n_fft, f.n_bins), MEL_GROUPS))
+        self._groups = tuple((lo, hi, tf.constant(block[None]))
+                             for lo, hi, block in self._groups_np)
 
     def projections(self):
         return [block for _, _, block in self._groups]
@@ -76,3 +80,15 @@ class MelSpectrogram(DbFrontend):
         # per group (batch, frames, rows) @ (1, rows, filters) -> (batch, frames, n_mels)
         return tf.concat([tf.matmul(power[:, :, lo:hi], block) for lo, hi, block in self._groups],
                          axis=2)
+
+    def power_frames_np(self, frames):
+        # frames: (frames, n_fft) -> spectrum (frames, 1 + n_fft // 2) complex64
+        spec = scipy.fft.rfft(frames * self._window_np, axis=-1, overwrite_x=True)
+        power = np.square(spec.real)
+        power += np.square(spec.imag)
+        out = np.empty((len(frames), self.features.n_bins), np.float32)  # (frames, n_mels)
+        first = 0
+        for lo, hi, block in self._groups_np:
+            np.matmul(power[:, lo:hi], block, out=out[:, first:first + block.shape[1]])
+            first += block.shape[1]
+        return out
