@@ -2,9 +2,10 @@
 
 Both pipelines go from a 44.1 kHz stereo file to 256-frame windows of 96-bin Mel dB:
 - ours: `singer_zoo.features.extract_windows` (audio.stream_audio decode + soxr resample,
-  TF Mel per block, dB with the recording's max, chop), sequentially and through the
-  package's batch path, `run_batch`, on 2 threads (`workers=2`) and on 2 worker processes
-  (`Workers(2, processes=True)`; their start-up is left out, as a long job pays it once);
+  the Mel layer's numpy power per chunk, dB with the recording's max, chop), sequentially
+  and through the package's batch path, `run_batch`, on 2 threads (`workers=2`) and on 2
+  worker processes (`Workers(2, processes=True)`; their start-up is left out, as a long
+  job pays it once);
 - librosa: `librosa.load(sr=22050)` + `feature.melspectrogram` + `power_to_db(ref=np.max)`
   + the same `chop`.
 Throughput is seconds of audio per second of wall time; each figure is the best of
