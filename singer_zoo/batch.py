@@ -12,8 +12,8 @@ stopping. Any other exception is a bug and propagates.
 - processes suit long jobs on AAC (DAMP's m4a). Each worker is a spawned Python process whose
   TensorFlow and BLAS run single-threaded on the CPU (no GPU memory taken from a training
   process), so workers neither wait for each other's GIL nor fight over thread pools: on
-  two cores, 1.36x the throughput of two threads on m4a (PyAV holds the GIL), 1.1x on
-  short real recordings, 0.8-0.9x on long FLAC and WAV files (docs/performance.md).
+  two cores, 1.36x the throughput of two threads on m4a (PyAV holds the GIL), 1.0-1.1x
+  on short real recordings, 0.8-0.9x on long FLAC and WAV files (docs/performance.md).
   Items go to them in chunks. Starting them costs about 5 s (each imports TensorFlow),
   once per process: the pool is kept for later batches with the same count. `fn` must be
   picklable by reference (a module-level function or a `functools.partial` of one), and a
