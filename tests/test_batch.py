@@ -1,10 +1,11 @@
 """run_batch on worker processes (`Workers(n, processes=True)`) and the typed errors that
 cross them, and the BLAS threads of thread batches. Thread and sequential batches are
 otherwise tested with the audio they read (test_audio.py)."""
+import functools
+import multiprocessing
 import os
 import pickle
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -25,11 +26,14 @@ def _blas_threads(_=None):
             if lib["user_api"] == "blas" and lib.get("threading_layer") != "openmp"]
 
 
-def _tf_settings(_):
+def _tf_settings(_, both_workers):
     """What TensorFlow and BLAS run with in the calling process (module level: picklable)."""
     import tensorflow as tf
 
-    time.sleep(0.2)  # long enough that both workers of a batch get items
+    # items meet in pairs, so each pair runs in both workers at once: a sleep let one worker
+    # take every item while the other was slow to pick its first up (1 run in 4 after the
+    # audio tests)
+    both_workers.wait(timeout=60)
     return (tf.config.threading.get_intra_op_parallelism_threads(),
             tf.config.threading.get_inter_op_parallelism_threads(),
             len(tf.config.get_visible_devices("GPU")), os.getpid(), tuple(_blas_threads()))
@@ -92,13 +96,15 @@ def test_processes_send_items_in_chunks_and_keep_order_and_failures():
 
 
 def test_processes_run_single_threaded_cpu_tensorflow_and_are_kept():
-    first = run_batch(_tf_settings, range(4), workers=PROCESSES).ok.values()
+    with multiprocessing.get_context("spawn").Manager() as manager:
+        settings = functools.partial(_tf_settings, both_workers=manager.Barrier(2))
+        first = run_batch(settings, range(4), workers=PROCESSES).ok.values()
+        again = run_batch(settings, range(4), workers=PROCESSES).ok.values()
     assert {s[:3] for s in first} == {(1, 1, 0)}  # one intra-/inter-op thread, no GPU
     blas = [s[4] for s in first]  # numpy's and scipy's BLAS (TF's import loads both)
     assert all(len(b) >= 2 and set(b) == {1} for b in blas)  # one thread each
     pids = {s[3] for s in first}
     assert os.getpid() not in pids and len(pids) == 2
-    again = run_batch(_tf_settings, range(4), workers=PROCESSES).ok.values()
     assert {s[3] for s in again} <= pids  # the same processes: no second start-up
 
 
