@@ -13,7 +13,6 @@ All ops are TFLite builtins (transpose, reshape, batch matmul, softmax, tanh, su
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from singer_zoo.config import AGGREGATIONS
@@ -41,9 +40,11 @@ class FeedForwardAttention(keras.layers.Layer):
         self.b = self.add_weight(shape=(), initializer="zeros", name="b")
 
     def call(self, x):
-        # tf.matmul of (batch, time, D) by (D, 1) is one BatchMatMulV2 (keras.ops.matmul
-        # would lower to a tensordot: reshapes + gathers that TFLite handles worse).
-        scores = ops.tanh(tf.matmul(x, self.w) + self.b)  # (batch, time, 1)
+        # Rank-3 by rank-3 (broadcast over the batch) so that the TF backend lowers it to one
+        # BatchMatMulV2; a rank-2 kernel would make keras.ops.matmul a tensordot (reshapes
+        # + gathers that TFLite handles worse). Any backend runs it (no tf.* in a layer).
+        w = ops.expand_dims(self.w, 0)  # (1, D, 1)
+        scores = ops.tanh(ops.matmul(x, w) + self.b)  # (batch, time, 1)
         sigma = ops.softmax(scores, axis=1)  # (batch, time, 1)
         return ops.sum(sigma * x, axis=1)  # (batch, D)
 
