@@ -132,6 +132,7 @@ class ArchConfig(_Section):
     dropout: float = 0.1
     l2: float = 1e-6
     embedding_dim: int = 16
+    bn_momentum: float = 0.9  # BatchNormalization momentum (docs/training.md); Keras: 0.99
 
     def __post_init__(self):
         c = "ArchConfig"
@@ -148,6 +149,8 @@ class ArchConfig(_Section):
         _check(self.dense_layers == 0 or self.dense_units > 0, c, "dense_units must be > 0")
         _check(0 <= self.dropout < 1, c, f"dropout must be in [0, 1), got {self.dropout}")
         _check(self.l2 >= 0, c, f"l2 must be >= 0, got {self.l2}")
+        _check(isinstance(self.bn_momentum, (int, float)) and 0 < self.bn_momentum < 1, c,
+               f"bn_momentum must be in (0, 1), got {self.bn_momentum!r}")
         _check(0 < self.bottleneck_ratio <= 4, c, "bottleneck_ratio must be in (0, 4]")
         if self.block == "resnext":
             for w in (x for s in stages for x in s):
@@ -182,6 +185,7 @@ class TrainConfig(_Section):
     min_improvement: float = 0.005  # a new best must beat the old by 0.5 % (paper: 99.5 %)
     margin: float = 1.0  # contrastive loss margin m
     seed: int = 0
+    precise_bn_batches: int = 50  # re-estimate BN statistics on this many batches; 0: off
 
     def __post_init__(self):
         c = "TrainConfig"
@@ -189,6 +193,8 @@ class TrainConfig(_Section):
         _positive(c, self, "learning_rate", "batch_size", "max_epochs", "validation_every",
                   "patience", "margin")
         _check(self.steps_per_epoch >= 0, c, "steps_per_epoch must be >= 0")
+        _check(isinstance(self.precise_bn_batches, int) and self.precise_bn_batches >= 0, c,
+               "precise_bn_batches must be an integer >= 0")
         _check(0 <= self.min_improvement < 1, c, "min_improvement must be in [0, 1)")
         _check(self.task != "siamese" or self.batch_size % 2 == 0, c,
                "siamese batch_size must be even (1:1 same/different pairs)")

@@ -1,7 +1,9 @@
 """Convolutional building blocks of the paper (section 2.1, Figure 2).
 
 Every convolution is Conv2D -> ReLU -> BatchNormalization: the paper applies batch
-normalisation *after* each non-linearity. Padding is "same", so only the max-pooling
+normalisation *after* each non-linearity. The BN momentum is `ArchConfig.bn_momentum` (0.9:
+Keras's default 0.99 leaves the inference-mode statistics near their initial values after a
+short run; docs/training.md, "Batch normalisation"). Padding is "same", so only the max-pooling
 layers between stages change the (time, freq) size. Kernel weights carry an L2 penalty
 (1e-6 in the paper, section 3.3).
 
@@ -62,11 +64,12 @@ class GroupedConv2D(keras.layers.Layer):
 
 
 def conv_bn(x, filters: int, kernel: int, name: str, l2: float = 1e-6, groups: int = 1,
-            activation: str | None = "relu"):
+            activation: str | None = "relu", bn_momentum: float = 0.9):
     """One convolution layer: Conv2D(`filters`, `kernel`, same padding) -> ReLU -> BN.
 
     `groups` > 1 makes a grouped convolution (ResNeXt, `GroupedConv2D`). `activation=None`
-    gives the linear 1x1 projection used on residual shortcuts.
+    gives the linear 1x1 projection used on residual shortcuts. `bn_momentum` is the BN
+    moving-statistics momentum.
     """
     reg = keras.regularizers.L2(l2) if l2 else None
     if groups > 1:
@@ -75,17 +78,19 @@ def conv_bn(x, filters: int, kernel: int, name: str, l2: float = 1e-6, groups: i
     else:
         x = keras.layers.Conv2D(filters, kernel, padding="same", activation=activation,
                                 kernel_regularizer=reg, name=f"{name}_conv")(x)
-    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
 
 
-def vanilla_block(x, width: int, name: str, kernel: int = 5, l2: float = 1e-6):
+def vanilla_block(x, width: int, name: str, kernel: int = 5, l2: float = 1e-6,
+                  bn_momentum: float = 0.9):
     """Figure 2a: two `kernel` x `kernel` convolution layers of `width` channels."""
-    x = conv_bn(x, width, kernel, f"{name}_conv1", l2)
-    return conv_bn(x, width, kernel, f"{name}_conv2", l2)
+    x = conv_bn(x, width, kernel, f"{name}_conv1", l2, bn_momentum=bn_momentum)
+    return conv_bn(x, width, kernel, f"{name}_conv2", l2, bn_momentum=bn_momentum)
 
 
 def resnext_block(x, width: int, name: str, cardinality: int = 4,
-                  bottleneck_ratio: float = 0.5, kernel: int = 5, l2: float = 1e-6):
+                  bottleneck_ratio: float = 0.5, kernel: int = 5, l2: float = 1e-6,
+                  bn_momentum: float = 0.9):
     """Figure 2b/c: ResNeXt bottleneck block y = shortcut(x) + F(x).
 
     F is 1x1 conv (in -> w), `kernel` x `kernel` grouped conv (w -> w, `cardinality`
@@ -98,11 +103,13 @@ def resnext_block(x, width: int, name: str, cardinality: int = 4,
     if w % cardinality:
         raise ConfigError(f"{name}: bottleneck width {w} is not divisible by cardinality "
                          f"{cardinality}")
-    residual = conv_bn(x, w, 1, f"{name}_conv1", l2)
-    residual = conv_bn(residual, w, kernel, f"{name}_conv2", l2, groups=cardinality)
-    residual = conv_bn(residual, width, 1, f"{name}_conv3", l2)
+    m = bn_momentum
+    residual = conv_bn(x, w, 1, f"{name}_conv1", l2, bn_momentum=m)
+    residual = conv_bn(residual, w, kernel, f"{name}_conv2", l2, groups=cardinality,
+                       bn_momentum=m)
+    residual = conv_bn(residual, width, 1, f"{name}_conv3", l2, bn_momentum=m)
     shortcut = x if in_channels == width else \
-        conv_bn(x, width, 1, f"{name}_proj", l2, activation=None)
+        conv_bn(x, width, 1, f"{name}_proj", l2, activation=None, bn_momentum=m)
     return keras.layers.Add(name=f"{name}_add")([shortcut, residual])
 
 
@@ -114,15 +121,18 @@ def conv_stack(x, arch, name: str = ""):
     output (batch, time / p, freq / p, last width) with p = arch.pooling_factor.
     """
     prefix = f"{name}_" if name else ""
-    x = conv_bn(x, arch.stem_filters, arch.stem_kernel, f"{prefix}stem", arch.l2)
+    x = conv_bn(x, arch.stem_filters, arch.stem_kernel, f"{prefix}stem", arch.l2,
+                bn_momentum=arch.bn_momentum)
     x = keras.layers.MaxPooling2D((2, 2), name=f"{prefix}stem_pool")(x)
     for s, widths in enumerate(arch.stages, start=1):
         for b, width in enumerate(widths, start=1):
             block_name = f"{prefix}stage{s}_block{b}"
             if arch.block == "vanilla":
-                x = vanilla_block(x, width, block_name, arch.kernel, arch.l2)
+                x = vanilla_block(x, width, block_name, arch.kernel, arch.l2,
+                                  arch.bn_momentum)
             else:
                 x = resnext_block(x, width, block_name, arch.cardinality,
-                                  arch.bottleneck_ratio, arch.kernel, arch.l2)
+                                  arch.bottleneck_ratio, arch.kernel, arch.l2,
+                                  arch.bn_momentum)
         x = keras.layers.MaxPooling2D((2, 2), name=f"{prefix}stage{s}_pool")(x)
     return x  # (batch, time / p, freq / p, channels)

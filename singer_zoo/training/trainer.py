@@ -6,7 +6,8 @@ scope), fits it with Adam and the paper's early stopping, and leaves in `out_dir
     config.yaml    the resolved ZooConfig     run.json      task, class names, precision
     backup/        resume checkpoint (removed once the run is done)
     logs/          TensorBoard                history.csv   one row per epoch
-    best.keras     the best-validation model  loss.png      train/validation loss (Fig. 3)
+    best.keras     the best-validation model, its BN statistics re-estimated on training
+                   batches (precise_bn)       loss.png      train/validation loss (Fig. 3)
     metrics.json   the run's summary (its presence marks the run finished)
 
 Only the chief of a multi-worker cluster writes `out_dir`; see distribute.worker_dir.
@@ -32,6 +33,7 @@ from singer_zoo.training.callbacks import PaperEarlyStopping, RunBackup
 from singer_zoo.training.distribute import (global_batch_size, has_gpu, is_chief,
                                             precision_policy, worker_dir, xla_supported)
 from singer_zoo.training.inputs import TrainData, make_datasets
+from singer_zoo.training.precise_bn import recompute_bn_statistics
 
 ARTEFACTS = ("config.yaml", "run.json", "backup", "logs", "history.csv", "best.keras",
              "loss.png", "metrics.json", ".workers")
@@ -121,8 +123,15 @@ def read_history(path: Path) -> dict[str, list]:
             for c in cols}
 
 
+def _bn_batches(train_ds, task: str, n: int):
+    """Numpy model inputs of `n` training batches; siamese: each tower's half of a pair
+    batch, the embedder's input."""
+    for x, _ in train_ds.take(n).as_numpy_iterator():
+        yield from (x if task == "siamese" else (x,))
+
+
 def _finish(model, run_dir: Path, es: PaperEarlyStopping, backup: RunBackup,
-            cfg: ZooConfig) -> dict:
+            cfg: ZooConfig, bn_batches: int) -> dict:
     """Write best.keras, loss.png and metrics.json (chief only)."""
     from singer_zoo.evaluation.plots import plot_loss_curves
 
@@ -140,6 +149,7 @@ def _finish(model, run_dir: Path, es: PaperEarlyStopping, backup: RunBackup,
         "best_epoch": es.best_epoch + 1 if es.best is not None else None,
         "best_val_loss": None if es.best is None else float(es.best),
         "train_seconds": round(backup.train_seconds, 3),
+        "precise_bn_batches": bn_batches,
         "final_train": {k: float(v) for k, v in last.items()},
     }
     tmp = run_dir / "metrics.json.tmp"
@@ -197,7 +207,10 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
               validation_freq=validation_epochs(t.validation_every, t.max_epochs),
               callbacks=callbacks, verbose=verbose)
     if chief:
-        metrics = _finish(model, run_dir, es, backup, cfg)
+        n = t.precise_bn_batches
+        bn = recompute_bn_statistics(model.embedder if t.task == "siamese" else model,
+                                     _bn_batches(train_ds, t.task, n), n) if n else 0
+        metrics = _finish(model, run_dir, es, backup, cfg, bn)
     else:
         metrics = {"finished": True, "epochs_run": len(read_history(run_dir / "history.csv")
                                                          .get("epoch", []))}
