@@ -5,6 +5,10 @@ split: a classifier uses the manifest's `split` column when every row has one, e
 `--fold` of the paper's 10-fold cross validation (section 3.4); an embedder uses the
 song-disjoint train/validation split of section 3.5. Recordings that cannot be read are
 reported and skipped. Re-running the same command resumes an interrupted run.
+
+`--features DIR` reads the features from a `singer-zoo features` output folder instead of
+decoding audio (the audio files need not exist: only DIR and the manifest travel), which is
+how a machine without the audio libraries or TensorFlow trains (KERAS_BACKEND=jax).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import sys
 
 from singer_zoo.cli import add_training_options, extraction_workers
 
-STRATEGIES = ("default", "mirrored", "multiworker")  # training.distribute.STRATEGIES
+STRATEGIES = ("default", "data-parallel", "mirrored", "multiworker")  # distribute.STRATEGIES
 
 OVERRIDES = ("max_epochs", "steps_per_epoch", "validation_every", "patience", "batch_size",
              "seed")
@@ -28,10 +32,16 @@ def register(subparsers) -> None:
     for name in OVERRIDES:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, metavar="N",
                        help=f"override train.{name}")
+    p.add_argument("--features", metavar="DIR",
+                   help="read features from this `singer-zoo features` folder (by recording "
+                        "id; no audio file is opened)")
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
-                   help="distribution strategy (multiworker reads TF_CONFIG)")
+                   help="distribution: data-parallel (KERAS_BACKEND=jax, every local "
+                        "device), mirrored / multiworker (TensorFlow; multiworker reads "
+                        "TF_CONFIG)")
     p.add_argument("--mixed-precision", action="store_true",
-                   help="mixed_float16 compute on GPU (ignored without a GPU)")
+                   help="16-bit compute on GPU: bfloat16 on JAX, float16 on TensorFlow "
+                        "(ignored without a GPU)")
     add_training_options(p, "run in RUN_DIR")
     p.set_defaults(func=run)
 
@@ -62,10 +72,11 @@ def run(args) -> int:
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     if overrides:
         cfg = cfg.replace(train=overrides)
-    manifest = read_manifest(args.data)
+    manifest = read_manifest(args.data, check_files=args.features is None)
     train_recs, val_recs = select_recordings(manifest, cfg.train.task, args.fold)
     train_data, val_data, classes, failed = load_split(
-        cfg, train_recs, val_recs, cache_dir=args.cache, workers=extraction_workers(args))
+        cfg, train_recs, val_recs, cache_dir=args.cache, workers=extraction_workers(args),
+        features_dir=args.features)
     for message in failed.values():
         print(f"skipped {message}", file=sys.stderr)
     result = train(cfg, train_data, val_data, args.out, class_names=classes,

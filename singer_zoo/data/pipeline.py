@@ -1,22 +1,21 @@
-"""From a manifest to tf.data batches of feature windows (paper section 3.2, 3.4, 3.5).
+"""From a manifest to the feature windows that training batches are cut from (paper
+sections 3.2, 3.4, 3.5). Numpy only: no TensorFlow, no audio library until audio is decoded.
 
 - `load_feature_set` extracts every recording's (frames, bins) features in parallel
   (`run_batch`), optionally through an on-disk cache, and indexes its 256-frame windows
   (hop 51, as `singer_zoo.features.chop`); bad files are returned in `failed`, never fatal.
-- `window_dataset` yields shuffled `(windows, labels)` batches for the classifier;
-  `pair_dataset` yields 1:1 same/different-singer pairs for the siamese embedder.
+- `read_feature_folder` builds the same FeatureSet from a `singer-zoo features` output
+  folder (matched by recording id), with no audio file present.
 
-Windows are cut when a batch is assembled, by a `tf.gather` in the tf.data graph from one
-(total frames, bins) matrix, so overlapping windows are never all held in memory: the
-FeatureSet holds one copy of the frames, which its datasets share with numpy (DLPack). Only
-window indices are shuffled or sampled: by tf.data's seeded shuffle for windows, by a seeded
-numpy generator for pairs; both reproducible.
+Batches are cut from the FeatureSet's one (total frames, bins) matrix when they are
+assembled (`singer_zoo.data.batches`; `singer_zoo.data.tfdata` for tf.data), so overlapping
+windows are never all held in memory.
 """
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -25,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from singer_zoo import features as feats
 from singer_zoo.batch import Workers, run_batch
@@ -45,7 +43,7 @@ def encode_labels(values) -> tuple[np.ndarray, list]:
 
 def _aligned_zeros(shape: tuple) -> np.ndarray:
     """float32 zeros whose data starts on a 64-byte boundary, as TF requires of a tensor
-    buffer it shares with numpy (see FeatureSet.frames_tensor)."""
+    buffer it shares with numpy (see singer_zoo.data.tfdata.frames_tensor)."""
     nbytes = int(np.prod(shape)) * 4
     buf = np.zeros(nbytes + 64, np.uint8)
     start = -buf.ctypes.data % 64
@@ -68,7 +66,7 @@ class FeatureSet:
     window_index: np.ndarray = field(init=False, repr=False)
     window_rows: np.ndarray = field(init=False, repr=False)
     frames: np.ndarray = field(init=False, repr=False)  # (total frames, bins)
-    _tensor: tf.Tensor | None = field(init=False, repr=False)
+    _tensor: object = field(init=False, repr=False)  # tf.Tensor of `frames`, made on use
 
     def __post_init__(self):
         if len(self.features) != len(self.recordings):
@@ -101,11 +99,11 @@ class FeatureSet:
     def n_windows(self) -> int:
         return len(self.window_index)
 
-    def frames_tensor(self) -> tf.Tensor:
+    def frames_tensor(self):
         """`frames` as a TF tensor sharing its memory (DLPack, no copy); made once."""
-        if self._tensor is None:
-            self._tensor = tf.experimental.dlpack.from_dlpack(self.frames.__dlpack__())
-        return self._tensor
+        from singer_zoo.data.tfdata import frames_tensor
+
+        return frames_tensor(self)
 
     def windows(self, indices) -> np.ndarray:
         """(len(indices), window_frames, bins) float32: the windows at these indices."""
@@ -116,7 +114,7 @@ class FeatureSet:
         """(n_windows, window_frames, bins): all windows of recording i."""
         return self.windows(np.flatnonzero(self.window_index[:, 0] == i))
 
-    def subset(self, indices) -> "FeatureSet":
+    def subset(self, indices) -> FeatureSet:
         """The recordings at `indices` (e.g. one cross-validation fold)."""
         idx = [int(i) for i in indices]
         return FeatureSet([self.features[i] for i in idx], [self.recordings[i] for i in idx],
@@ -186,107 +184,43 @@ def load_feature_set(manifest: Manifest, feature_cfg: FeatureConfig | None = Non
         dict(result.failed)
 
 
-def _gatherer(fs: FeatureSet):
-    """A graph function: first rows (batch,) -> windows (batch, window_frames, bins), cut
-    from the frame matrix (no Python, runs in parallel)."""
-    frames = fs.frames_tensor()  # (total frames, bins)
-    offsets = tf.range(fs.config.window_frames, dtype=tf.int64)
-
-    @tf.autograph.experimental.do_not_convert
-    def gather(rows):
-        idx = tf.expand_dims(rows, 1) + tf.expand_dims(offsets, 0)  # (batch, window_frames)
-        return tf.gather(frames, idx)  # (batch, window_frames, bins)
-
-    return gather
-
-
-def window_dataset(feature_set: FeatureSet, labels, batch_size: int = 32,
-                   shuffle: bool = True, seed: int = 0, repeat: bool = False
-                   ) -> tf.data.Dataset:
-    """Batches `(windows (batch, 256, bins) float32, labels (batch,) int32)`.
-
-    `labels` has one entry per recording. The window index is shuffled by tf.data with
-    `seed`, reshuffled on every pass (reproducibly for a new dataset); windows are gathered
-    per batch. Without `repeat`, one pass (the last batch may be short); with it, an endless
-    stream of full batches.
+def read_feature_folder(manifest: Manifest, folder, feature_cfg: FeatureConfig | None = None
+                        ) -> tuple[FeatureSet, dict]:
+    """(FeatureSet, {path: problem}) of `manifest`'s recordings from a `singer-zoo features`
+    output `folder` (index.csv, feature_config.json, one .npy per recording), matched by
+    recording id: the audio files need not exist. A recording missing from the folder, or
+    whose file is unreadable or of the wrong shape, is reported in the dict, not fatal; a
+    folder made with another FeatureConfig is refused with a ConfigError.
     """
-    win_labels = feature_set.window_labels(labels)
-    if feature_set.n_windows == 0:
-        raise ConfigError("window_dataset: the feature set has no windows")
-    if batch_size < 1:
-        raise ConfigError(f"window_dataset: batch_size must be >= 1, got {batch_size}")
-    gather = _gatherer(feature_set)
-    ds = tf.data.Dataset.from_tensor_slices((feature_set.window_rows, win_labels))
-    if shuffle:
-        ds = ds.shuffle(feature_set.n_windows, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=repeat)
-    ds = ds.map(lambda rows, y: (gather(rows), y),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def pair_dataset(feature_set: FeatureSet, singer_labels, batch_size: int = 32,
-                 seed: int = 0) -> tf.data.Dataset:
-    """Endless batches `((x1, x2), y)` for the siamese task, y float32: 1 same singer,
-    0 different, exactly batch_size / 2 of each per batch (in shuffled order).
-
-    Singers are drawn uniformly. A same-singer pair takes two different windows, from two
-    different recordings whenever the singer has several; a different-singer pair takes
-    a random window of each of two distinct singers. Pairs are drawn by a numpy generator
-    seeded with (seed, pass number), so a new dataset replays the same batches.
-    """
-    if batch_size < 2 or batch_size % 2:
-        raise ConfigError(f"pair_dataset: batch_size must be even and >= 2, got {batch_size}")
-    win_labels = feature_set.window_labels(singer_labels)
-    # windows grouped by singer; within a singer each recording's windows stay contiguous
-    order = np.argsort(win_labels, kind="stable")
-    _, s_start, s_count = np.unique(win_labels[order], return_index=True, return_counts=True)
-    rec = feature_set.window_index[order, 0]
-    recs, r_start, r_count = np.unique(rec, return_index=True, return_counts=True)
-    block_lo = np.zeros(feature_set.n_recordings, np.int64)
-    block_n = np.zeros(feature_set.n_recordings, np.int64)
-    block_lo[recs], block_n[recs] = r_start, r_count
-    block_lo, block_n = block_lo[rec], block_n[rec]  # per sorted position: its recording
-    pairable = np.flatnonzero(s_count >= 2)
-    n_singers = len(s_count)
-    if n_singers < 2 or not len(pairable):
-        raise ConfigError("pair_dataset: needs at least 2 singers and one singer with 2 "
-                          f"windows; got {n_singers} singer(s)")
-    half, passes = batch_size // 2, itertools.count()
-
-    def same_pairs(rng):
-        si = rng.choice(pairable, half)
-        start, count = s_start[si], s_count[si]
-        a = start + rng.integers(0, count)
-        # exclude a's recording if the singer has others, else just window a itself
-        several = block_n[a] < count
-        ex_lo, ex_n = np.where(several, block_lo[a], a), np.where(several, block_n[a], 1)
-        j = start + rng.integers(0, count - ex_n)
-        return a, np.where(j >= ex_lo, j + ex_n, j)  # skip over the excluded block
-
-    def different_pairs(rng):
-        s1 = rng.integers(0, n_singers, half)
-        s2 = (s1 + rng.integers(1, n_singers, half)) % n_singers  # != s1
-        return (s_start[s1] + rng.integers(0, s_count[s1]),
-                s_start[s2] + rng.integers(0, s_count[s2]))
-
-    def batches():  # window rows only; the windows are gathered in the graph
-        rng = np.random.default_rng([seed, next(passes)])
-        y = np.concatenate([np.ones(half), np.zeros(half)]).astype(np.float32)
-        while True:
-            (a1, b1), (a2, b2) = same_pairs(rng), different_pairs(rng)
-            perm = rng.permutation(batch_size)
-            first = feature_set.window_rows[order[np.concatenate([a1, a2])[perm]]]
-            second = feature_set.window_rows[order[np.concatenate([b1, b2])[perm]]]
-            yield first, second, y[perm]
-
-    gather = _gatherer(feature_set)
-    rows_spec = tf.TensorSpec((batch_size,), tf.int64)
-    ds = tf.data.Dataset.from_generator(
-        batches, output_signature=(rows_spec, rows_spec,
-                                   tf.TensorSpec((batch_size,), tf.float32)))
-    ds = ds.map(lambda r1, r2, y: ((gather(r1), gather(r2)), y),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    cfg = feature_cfg or FeatureConfig()
+    folder = Path(folder)
+    index_csv, cfg_json = folder / "index.csv", folder / "feature_config.json"
+    for f in (index_csv, cfg_json):
+        if not f.is_file():
+            raise ConfigError(f"{folder}: not a features folder ({f.name} missing; make one "
+                              f"with `singer-zoo features MANIFEST --out {folder}`)")
+    stored = FeatureConfig.from_dict(json.loads(cfg_json.read_text(encoding="utf-8")))
+    if stored != cfg:
+        differ = sorted(k for k, v in cfg.to_dict().items() if stored.to_dict().get(k) != v)
+        raise ConfigError(f"{folder}: features made with another configuration (differs in "
+                          f"{', '.join(differ)}); extract them again with this model's "
+                          f"front end")
+    with open(index_csv, newline="", encoding="utf-8") as fh:
+        files = {row["recording"]: folder / row["features"] for row in csv.DictReader(fh)}
+    good, arrays, failed = [], [], {}
+    for rec in manifest:
+        if rec.recording not in files:
+            failed[rec.path] = f"{rec.path}: recording {rec.recording!r} is not in {index_csv}"
+            continue
+        try:
+            arr = np.load(files[rec.recording])
+        except (OSError, ValueError) as e:
+            failed[rec.path] = f"{files[rec.recording]}: unreadable features ({e})"
+            continue
+        if arr.ndim != 2 or arr.shape[1] != cfg.n_bins:
+            failed[rec.path] = (f"{files[rec.recording]}: features of shape {arr.shape}, "
+                                f"expected (frames, {cfg.n_bins})")
+            continue
+        good.append(rec)
+        arrays.append(arr.astype(np.float32, copy=False))
+    return FeatureSet(arrays, good, cfg), failed

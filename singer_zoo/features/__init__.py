@@ -4,27 +4,27 @@
   in [0, top_db]; `build_frontend(FeatureConfig)` picks one by name.
 - `chop` / `FrameWindows`: features -> overlapping 256-frame windows.
 - `extract_features` / `extract_windows`: one recording, streamed block by block.
-- `handcrafted_features`: the librosa baseline features (imported on first use only, so
-  that importing the front ends does not pull in the baseline code).
+- `handcrafted_features`: the librosa baseline features.
+
+Every name is imported on first use, so `chop` / `n_windows` need neither TF nor librosa.
 
 See docs/features.md.
 """
-from singer_zoo.features.cqt import CQTSpectrogram
-from singer_zoo.features.db import power_to_db, power_to_db_np
-from singer_zoo.features.extract import extract_features, extract_windows
-from singer_zoo.features.mel import MelSpectrogram
-from singer_zoo.features.registry import FRONTENDS, build_frontend
-from singer_zoo.features.windows import FrameWindows, chop, n_windows
+import importlib
+
+# Imported on first use (PEP 562), so that reading a features cache or counting windows
+# imports neither TensorFlow nor librosa (the front-end layers need both).
+_WHERE = {"CQTSpectrogram": "cqt", "power_to_db": "db", "power_to_db_np": "db",
+          "extract_features": "extract", "extract_windows": "extract",
+          "MelSpectrogram": "mel", "FRONTENDS": "registry", "build_frontend": "registry",
+          "FrameWindows": "windows", "chop": "windows", "n_windows": "windows",
+          "handcrafted_features": "handcrafted"}
 
 
 def __getattr__(name):
-    if name == "handcrafted_features":
-        from singer_zoo.features.handcrafted import handcrafted_features
-
-        return handcrafted_features
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"singer_zoo.features.{_WHERE[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CQTSpectrogram", "FRONTENDS", "FrameWindows", "MelSpectrogram", "build_frontend",
-           "chop", "extract_features", "extract_windows", "handcrafted_features",
-           "n_windows", "power_to_db", "power_to_db_np"]
+__all__ = sorted(_WHERE)

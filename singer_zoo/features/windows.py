@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from singer_zoo.config import FeatureConfig
 from singer_zoo.errors import ConfigError
@@ -54,10 +53,12 @@ class FrameWindows(keras.layers.Layer):
         self.window_frames, self.hop_frames = int(window_frames), int(hop_frames)
 
     @classmethod
-    def from_features(cls, cfg: FeatureConfig, **kwargs) -> "FrameWindows":
+    def from_features(cls, cfg: FeatureConfig, **kwargs) -> FrameWindows:
         return cls(cfg.window_frames, cfg.window_hop_frames, **kwargs)
 
     def call(self, features):
+        import tensorflow as tf  # a front-end layer: TF graphs only (export, in-graph features)
+
         w, hop = self.window_frames, self.hop_frames
         short = tf.maximum(w - tf.shape(features)[1], 0)
         x = tf.pad(features, [[0, 0], [0, short], [0, 0]])  # (batch, max(frames, w), bins)

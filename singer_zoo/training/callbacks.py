@@ -152,7 +152,20 @@ class RunBackup(keras.callbacks.BackupAndRestore):
                     self.backup_dir, problem)
         shutil.rmtree(self.backup_dir, ignore_errors=True)
 
+    def restore(self) -> int:
+        """Restore the run (weights, optimizer, early stopping, history.csv) into the model
+        given by `set_model`, before `fit`; return the epoch to resume at (0: a new run).
+        The trainer calls it first so that the input stream can start at that epoch;
+        `on_train_begin` then restores nothing again."""
+        self.on_train_begin()
+        self._restored = True
+        return self.initial_epoch
+
     def on_train_begin(self, logs=None):
+        if getattr(self, "_restored", False):
+            self._restored = False  # a later fit() with this callback restores again
+            self._session_start = time.monotonic()
+            return
         self._restore(logs)
         self._session_start = time.monotonic()
         self.initial_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)

@@ -1,6 +1,9 @@
 """Distribution strategies, the chief/worker split and mixed precision for training.
 
-- "default": TF's default strategy (one device; its scope is a no-op).
+- "default": one device (TF's default strategy; on JAX, no distribution).
+- "data-parallel" (JAX backend): `keras.distribution.DataParallel` over every local device
+  (GPUs, or the CPU's virtual devices of XLA_FLAGS=--xla_force_host_platform_device_count):
+  each batch is split among the devices and the weights are replicated.
 - "mirrored": `tf.distribute.MirroredStrategy`, every GPU of one host.
 - "multiworker": `tf.distribute.MultiWorkerMirroredStrategy` over the hosts in the TF_CONFIG
   environment variable (validated here, since TF's own errors are obscure), with a fix for
@@ -21,13 +24,13 @@ import os
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
 from singer_zoo.errors import ConfigError, UnknownNameError
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+STRATEGIES = ("default", "data-parallel", "mirrored", "multiworker")
+TF_STRATEGIES = ("mirrored", "multiworker")
 
 
 def parse_tf_config(raw: str | None = None) -> dict:
@@ -67,40 +70,52 @@ def parse_tf_config(raw: str | None = None) -> dict:
     return conf
 
 
-class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """`MultiWorkerMirroredStrategy` whose `reduce` works on what Keras 3's `fit` passes it.
+def make_strategy(name: str = "default"):
+    """The strategy called `name` (one of STRATEGIES) for the active Keras backend: a
+    tf.distribute strategy on TensorFlow, a `keras.distribution.DataParallel` or None (one
+    device) on JAX. Both have `.scope()`, under which the trainer builds and fits."""
+    backend = keras.backend.backend()
+    if name not in STRATEGIES:
+        raise UnknownNameError("strategy", name, STRATEGIES)
+    if name == "data-parallel":
+        if backend != "jax":
+            raise ConfigError(f"strategy 'data-parallel' needs KERAS_BACKEND=jax (the backend "
+                              f"is {backend}); on TensorFlow use 'mirrored'")
+        return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+    if backend != "tensorflow":
+        if name in TF_STRATEGIES:
+            raise ConfigError(f"strategy {name!r} is tf.distribute: it needs "
+                              f"KERAS_BACKEND=tensorflow (the backend is {backend}); on JAX "
+                              f"use 'data-parallel'")
+        return None
+    import tensorflow as tf
 
-    Keras 3 (keras-team/keras#20585) calls `strategy.reduce` on a whole data batch (a tuple
-    of per-replica values) to build the model, and on scalar logs with `axis=0`; the
-    multi-worker strategy accepts neither and fit() fails before the first step. Reducing
-    leaf by leaf, scalars across replicas only (`axis=None`), is what Keras means.
-    """
-
-    def reduce(self, reduce_op, value, axis):
-        parent = super().reduce
-
-        def leaf(v):
-            if v is None:
-                return None
-            scalar = all(t.shape.rank == 0 for t in self.experimental_local_results(v))
-            return parent(reduce_op, v, None if scalar else axis)
-
-        return tf.nest.map_structure(leaf, value)
-
-
-def make_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """The tf.distribute strategy called `name` (one of STRATEGIES)."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
-        parse_tf_config()
-        return MultiWorkerStrategy()
-    raise UnknownNameError("strategy", name, STRATEGIES)
+    parse_tf_config()
+    from singer_zoo.training.multiworker import MultiWorkerStrategy
+
+    return MultiWorkerStrategy()
 
 
-def task_of(strategy: tf.distribute.Strategy | None) -> tuple[str | None, int]:
+def strategy_scope(strategy):
+    """`strategy.scope()`, or a no-op context without a strategy."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def num_replicas(strategy) -> int:
+    """Replicas a global batch is split among: tf.distribute's count, the DataParallel
+    mesh's devices, or 1."""
+    if strategy is None:
+        return 1
+    if isinstance(strategy, keras.distribution.DataParallel):
+        return int(strategy.device_mesh.devices.size)
+    return int(strategy.num_replicas_in_sync)
+
+
+def task_of(strategy) -> tuple[str | None, int]:
     """(task type, index) of this process; (None, 0) outside a multi-worker cluster."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
@@ -108,7 +123,7 @@ def task_of(strategy: tf.distribute.Strategy | None) -> tuple[str | None, int]:
     return resolver.task_type, int(resolver.task_id or 0)
 
 
-def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
+def is_chief(strategy) -> bool:
     """True for the process that writes the run: the 'chief' task, or worker 0 if none."""
     task_type, task_id = task_of(strategy)
     return task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and
@@ -116,7 +131,7 @@ def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
                                             .cluster_spec().as_dict())
 
 
-def worker_dir(out_dir, strategy: tf.distribute.Strategy | None) -> Path:
+def worker_dir(out_dir, strategy) -> Path:
     """Where this process writes: `out_dir` for the chief, else `out_dir/.workers/<type>-<i>`.
 
     Non-chief workers must write their own checkpoints (every worker runs the same saving
@@ -129,31 +144,47 @@ def worker_dir(out_dir, strategy: tf.distribute.Strategy | None) -> Path:
     return Path(out_dir) / ".workers" / f"{task_type}-{task_id}"
 
 
-def global_batch_size(per_replica: int, strategy: tf.distribute.Strategy | None) -> int:
-    """per-replica batch x replicas in sync (1 without a strategy)."""
-    return per_replica * (strategy.num_replicas_in_sync if strategy is not None else 1)
+def global_batch_size(per_replica: int, strategy) -> int:
+    """per-replica batch x replicas (1 without a strategy)."""
+    return per_replica * num_replicas(strategy)
 
 
-def xla_supported(strategy: tf.distribute.Strategy | None = None) -> bool:
+def xla_supported(strategy = None) -> bool:
     """Whether the zoo compiles training steps with XLA under `strategy` (default: the
     active one): only with one replica. Several replicas all-reduce their gradients, and
     TF 2.21 has no XLA collectives for CPUs (seen here: "Collectives are not yet
     implemented for CPU devices when compiling with XLA", then both workers crash); on
     several GPUs Keras + XLA + MirroredStrategy has open failures (keras-team/keras#20763,
     #18145), and no multi-GPU machine was available to check it."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
     strategy = strategy or tf.distribute.get_strategy()
     return strategy.num_replicas_in_sync <= 1
 
 
 def has_gpu() -> bool:
-    return bool(tf.config.list_physical_devices("GPU"))
+    """Whether the active backend sees a GPU."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    return False
 
 
 @contextlib.contextmanager
 def precision_policy(mixed: bool):
-    """Use the "mixed_float16" Keras policy inside the block if `mixed` and a GPU is present.
+    """Use a mixed Keras policy inside the block if `mixed` and a GPU is present:
+    "mixed_bfloat16" on JAX (no loss scaling needed; what recent GPUs run fastest),
+    "mixed_float16" on TensorFlow.
 
-    Models built inside compute in float16 with float32 variables; outside, the previous
+    Models built inside compute in 16 bits with float32 variables; outside, the previous
     policy is back. Without a GPU the request is logged and ignored (float16 is slow on CPU).
     Yields the policy name in effect.
     """
@@ -163,7 +194,9 @@ def precision_policy(mixed: bool):
         log.warning("--mixed-precision ignored: no GPU is visible")
     try:
         if use:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+            keras.mixed_precision.set_global_policy(
+                "mixed_float16" if keras.backend.backend() == "tensorflow"
+                else "mixed_bfloat16")
         yield keras.mixed_precision.global_policy().name
     finally:
         keras.mixed_precision.set_global_policy(previous)

@@ -1,20 +1,24 @@
 """What the trainer feeds the model: features of the train/validation recordings, integer
-labels, and the tf.data pipelines of either task (paper sections 3.4, 3.5).
+labels, and the input streams of either task (paper sections 3.4, 3.5).
 
-- `load_split`: extract (or read cached) features of both splits, skip bad files, encode
-  singers as label indices.
-- `make_datasets`: classifier -> shuffled, repeated `(windows, labels)` batches and one
-  ordered pass of validation windows; siamese -> endless 1:1 same/different pairs and a
-  FIXED set of validation pairs (drawn once with the seed, then cached), so validation
-  losses of different epochs are comparable.
+- `load_split`: extract (or read cached, or read from a features folder) features of both
+  splits, skip bad files, encode singers as label indices.
+- `make_sources`: the backend-neutral batch sources (`singer_zoo.data.batches`):
+  classifier -> shuffled, repeated `(windows, labels)` batches and one ordered pass of
+  validation windows; siamese -> endless 1:1 same/different pairs and a FIXED set of
+  validation pairs (the seed's first batches), so validation losses of different epochs are
+  comparable. Batch i of a stream is a function of (seed, i) alone.
+- `make_datasets`: those sources as what `fit` takes on the active backend, the training
+  stream starting at epoch `start_epoch`'s first batch (a resumed run continues there): tf.data on
+  TensorFlow (tf.distribute needs it), a `SourceView` (keras.utils.PyDataset) elsewhere.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from singer_zoo.batch import Workers
 from singer_zoo.config import ZooConfig
@@ -36,18 +40,27 @@ class TrainData:
         object.__setattr__(self, "labels", labels)
 
 
-def load_split(cfg: ZooConfig, train_recs, val_recs, cache_dir=None, workers: int | Workers = 2):
+def load_split(cfg: ZooConfig, train_recs, val_recs, cache_dir=None, workers: int | Workers = 2,
+               features_dir=None):
     """(train TrainData, validation TrainData, class names, {path: problem} of skipped files).
+
+    With `features_dir` (a `singer-zoo features` output folder) the features are read from
+    it by recording id and no audio file is opened; else they are extracted (through the
+    `cache_dir` cache when given).
 
     Class names are the training singers (sorted); a classifier's validation singers must
     all be among them. The siamese task only needs same/different, so its classes are the
     singers of both splits.
     """
-    from singer_zoo.data import load_feature_set
+    from singer_zoo.data import load_feature_set, read_feature_folder
 
     sets, failed = [], {}
     for name, recs in (("training", train_recs), ("validation", val_recs)):
-        fs, bad = load_feature_set(recs, cfg.features, cache_dir=cache_dir, workers=workers)
+        if features_dir is not None:
+            fs, bad = read_feature_folder(recs, features_dir, cfg.features)
+        else:
+            fs, bad = load_feature_set(recs, cfg.features, cache_dir=cache_dir,
+                                       workers=workers)
         failed.update(bad)
         if fs.n_recordings == 0:
             raise ConfigError(f"no usable {name} recordings ({len(recs)} selected, "
@@ -67,33 +80,73 @@ def load_split(cfg: ZooConfig, train_recs, val_recs, cache_dir=None, workers: in
     return data[0], data[1], classes, failed
 
 
-def _sharded(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """Shard by batches across workers (the generators have no files to shard by)."""
-    opts = tf.data.Options()
-    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.with_options(opts)
+class SourceView(keras.utils.PyDataset):
+    """Batches `start`, `start + 1`, ... of a batch source as a PyDataset (what `fit` takes
+    on the JAX and torch backends): `n` batches, or endless when `n` is None."""
+
+    def __init__(self, source, start: int = 0, n: int | None = None):
+        super().__init__()  # one worker, no prefetch thread: batch i is read when asked for
+        self.source, self.start, self.n = source, int(start), n
+
+    @property
+    def num_batches(self):
+        return self.n
+
+    def __len__(self):
+        if self.n is None:
+            raise TypeError("an endless stream has no length")
+        return self.n
+
+    def __getitem__(self, i):
+        if self.n is not None and not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.source[self.start + i]
 
 
-def make_datasets(cfg: ZooConfig, train: TrainData, val: TrainData, batch_size: int):
-    """(train dataset, validation dataset, steps per epoch, validation steps) for the task.
+def make_sources(cfg: ZooConfig, train: TrainData, val: TrainData, batch_size: int):
+    """(train source, validation source, steps per epoch, validation steps) for the task.
 
     `batch_size` is the global batch; steps per epoch is `cfg.train.steps_per_epoch`, or
     when 0 one pass over the training windows (siamese: windows // batch pairs batches).
     """
-    from singer_zoo.data import pair_dataset, window_dataset
+    from singer_zoo.data.batches import PairBatches, WindowBatches
 
     t = cfg.train
     n_train, n_val = train.features.n_windows, val.features.n_windows
     if t.task == "classifier":
-        train_ds = window_dataset(train.features, train.labels, batch_size, shuffle=True,
+        train_src = WindowBatches(train.features, train.labels, batch_size, shuffle=True,
                                   seed=t.seed, repeat=True)
-        val_ds = window_dataset(val.features, val.labels, batch_size, shuffle=False)
+        val_src = WindowBatches(val.features, val.labels, batch_size, shuffle=False)
         steps = t.steps_per_epoch or math.ceil(n_train / batch_size)
-        val_steps = math.ceil(n_val / batch_size)
+        val_steps = val_src.n_batches
     else:
-        train_ds = pair_dataset(train.features, train.labels, batch_size, seed=t.seed)
+        train_src = PairBatches(train.features, train.labels, batch_size, seed=t.seed)
         val_steps = max(1, n_val // batch_size)
-        val_ds = pair_dataset(val.features, val.labels, batch_size, seed=t.seed) \
-            .take(val_steps).cache()
+        val_src = PairBatches(val.features, val.labels, batch_size, seed=t.seed,
+                              n_batches=val_steps)
         steps = t.steps_per_epoch or max(1, n_train // batch_size)
-    return _sharded(train_ds), _sharded(val_ds), steps, val_steps
+    return train_src, val_src, steps, val_steps
+
+
+def make_datasets(cfg: ZooConfig, train: TrainData, val: TrainData, batch_size: int,
+                  start_epoch: int = 0):
+    """(train stream from epoch `start_epoch`'s first batch, validation data, steps per
+    epoch, validation steps) as `fit` takes them on the active backend; see the module doc."""
+    train_src, val_src, steps, val_steps = make_sources(cfg, train, val, batch_size)
+    start = start_epoch * steps
+    if keras.backend.backend() != "tensorflow":
+        return SourceView(train_src, start), SourceView(val_src, 0, val_steps), steps, \
+            val_steps
+    from singer_zoo.data.tfdata import source_dataset
+
+    return (_sharded(source_dataset(train_src, start)), _sharded(source_dataset(val_src)),
+            steps, val_steps)
+
+
+def _sharded(ds):
+    """Shard by batches across workers (the sources have no files to shard by)."""
+    import tensorflow as tf
+
+    opts = tf.data.Options()
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(opts)

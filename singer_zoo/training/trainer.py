@@ -5,15 +5,21 @@ scope), fits it with Adam and the paper's early stopping, and leaves in `out_dir
 
     config.yaml    the resolved ZooConfig     run.json      task, class names, precision
     backup/        resume checkpoint (removed once the run is done)
-    logs/          TensorBoard                history.csv   one row per epoch
+    logs/          TensorBoard*               history.csv   one row per epoch
     best.keras     the best-validation model, its BN statistics re-estimated on training
                    batches (precise_bn)       loss.png      train/validation loss (Fig. 3)
     metrics.json   the run's summary (its presence marks the run finished)
+    (* TensorFlow backend only: Keras's TensorBoard callback writes with tf.summary)
 
 Only the chief of a multi-worker cluster writes `out_dir`; see distribute.worker_dir.
 
 Running `train` again on the same directory resumes from the last epoch's checkpoint, or,
-when `metrics.json` says the run is done, returns its result without training.
+when `metrics.json` says the run is done, returns its result without training. A resumed
+run continues the training stream at the batch where the interrupted one stopped (epoch x
+steps per epoch: batch i is a function of the seed and i), so it is the same run.
+
+Any Keras backend: TensorFlow (tf.data, tf.distribute) or JAX (PyDataset inputs,
+keras.distribution data parallelism); nothing here imports TensorFlow.
 """
 from __future__ import annotations
 
@@ -25,14 +31,20 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError
 from singer_zoo.training.callbacks import PaperEarlyStopping, RunBackup
-from singer_zoo.training.distribute import (global_batch_size, has_gpu, is_chief,
-                                            precision_policy, worker_dir, xla_supported)
-from singer_zoo.training.inputs import TrainData, make_datasets
+from singer_zoo.training.distribute import (
+    global_batch_size,
+    has_gpu,
+    is_chief,
+    precision_policy,
+    strategy_scope,
+    worker_dir,
+    xla_supported,
+)
+from singer_zoo.training.inputs import TrainData, make_datasets, make_sources
 from singer_zoo.training.precise_bn import recompute_bn_statistics
 
 ARTEFACTS = ("config.yaml", "run.json", "backup", "logs", "history.csv", "best.keras",
@@ -95,7 +107,11 @@ def prepare_run_dir(run_dir: Path, cfg: ZooConfig, run_info: dict, overwrite: bo
 def compile_model(cfg: ZooConfig, num_singers: int) -> keras.Model:
     """The model of `cfg` compiled with Adam(cfg.train.learning_rate) and the task's loss,
     with XLA (`DEFAULT_JIT_COMPILE`) where the active strategy allows it (`xla_supported`)."""
-    from singer_zoo.models import DEFAULT_JIT_COMPILE, ContrastiveLoss, build_from_config
+    from singer_zoo.models import (
+        DEFAULT_JIT_COMPILE,
+        ContrastiveLoss,
+        build_from_config,
+    )
 
     model = build_from_config(cfg, num_singers=num_singers, n_frames=cfg.features.window_frames)
     opt = keras.optimizers.Adam(cfg.train.learning_rate)
@@ -123,10 +139,11 @@ def read_history(path: Path) -> dict[str, list]:
             for c in cols}
 
 
-def _bn_batches(train_ds, task: str, n: int):
-    """Numpy model inputs of `n` training batches; siamese: each tower's half of a pair
-    batch, the embedder's input."""
-    for x, _ in train_ds.take(n).as_numpy_iterator():
+def _bn_batches(train_src, task: str, n: int):
+    """Numpy model inputs of the first `n` batches of the training source; siamese: each
+    tower's half of a pair batch, the embedder's input."""
+    for i in range(n):
+        x, _ = train_src[i]
         yield from (x if task == "siamese" else (x,))
 
 
@@ -159,14 +176,15 @@ def _finish(model, run_dir: Path, es: PaperEarlyStopping, backup: RunBackup,
 
 
 def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *,
-          class_names=None, strategy: tf.distribute.Strategy | None = None,
+          class_names=None, strategy=None,
           mixed_precision: bool = False, overwrite: bool = False,
           verbose: int = 1) -> TrainResult:
     """Fit `cfg`'s model on `train_data`, early-stopping on `val_data`; see module doc.
 
     `class_names` (one per label index; default "0".."n-1") sets the classifier's output
-    size and is stored in run.json. With `strategy`, `cfg.train.batch_size` is the batch per
-    replica; `mixed_precision` uses float16 compute on a GPU (see distribute.precision_policy).
+    size and is stored in run.json. With `strategy` (distribute.make_strategy: tf.distribute
+    or keras.distribution), `cfg.train.batch_size` is the batch per replica;
+    `mixed_precision` uses 16-bit compute on a GPU (see distribute.precision_policy).
     Resumes an interrupted run in `out_dir`; `overwrite` starts it over instead.
     """
     out_dir = Path(out_dir)
@@ -188,28 +206,31 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
 
     keras.utils.set_random_seed(cfg.train.seed)
     batch = global_batch_size(cfg.train.batch_size, strategy)
-    train_ds, val_ds, steps, val_steps = make_datasets(cfg, train_data, val_data, batch)
-    strategy = strategy or tf.distribute.get_strategy()
-    with precision_policy(mixed_precision), strategy.scope():
-        model = compile_model(cfg, len(class_names))
-
     t = cfg.train
-    es = PaperEarlyStopping(t.patience, t.validation_every, t.min_improvement, verbose=verbose)
-    csv_logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)
-    backup = RunBackup(run_dir / "backup", early_stopping=es,
-                       history_csv=run_dir / "history.csv")
-    callbacks = [es, csv_logger]
-    if chief:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
-    callbacks.append(backup)  # last: it trims history.csv after CSVLogger opened it
-    model.fit(train_ds, epochs=t.max_epochs, steps_per_epoch=steps, shuffle=False,
-              validation_data=val_ds, validation_steps=val_steps,
-              validation_freq=validation_epochs(t.validation_every, t.max_epochs),
-              callbacks=callbacks, verbose=verbose)
+    with precision_policy(mixed_precision), strategy_scope(strategy):
+        model = compile_model(cfg, len(class_names))
+        es = PaperEarlyStopping(t.patience, t.validation_every, t.min_improvement,
+                                verbose=verbose)
+        csv_logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)
+        backup = RunBackup(run_dir / "backup", early_stopping=es,
+                           history_csv=run_dir / "history.csv")
+        backup.set_model(model)
+        epoch = backup.restore()  # before the inputs: the stream resumes where it stopped
+        train_ds, val_ds, steps, val_steps = make_datasets(cfg, train_data, val_data, batch,
+                                                           start_epoch=epoch)
+        callbacks = [es, csv_logger]
+        if chief and keras.backend.backend() == "tensorflow":
+            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
+        callbacks.append(backup)  # last: it trims history.csv after CSVLogger opened it
+        model.fit(train_ds, epochs=t.max_epochs, steps_per_epoch=steps, shuffle=False,
+                  initial_epoch=epoch, validation_data=val_ds, validation_steps=val_steps,
+                  validation_freq=validation_epochs(t.validation_every, t.max_epochs),
+                  callbacks=callbacks, verbose=verbose)
     if chief:
         n = t.precise_bn_batches
+        train_src = make_sources(cfg, train_data, val_data, batch)[0]
         bn = recompute_bn_statistics(model.embedder if t.task == "siamese" else model,
-                                     _bn_batches(train_ds, t.task, n), n) if n else 0
+                                     _bn_batches(train_src, t.task, n), n) if n else 0
         metrics = _finish(model, run_dir, es, backup, cfg, bn)
     else:
         metrics = {"finished": True, "epochs_run": len(read_history(run_dir / "history.csv")
