@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pretrained embedders of exported/: train on real recorded voices, evaluate on held-out
+# The shipped embedders (singer_zoo/shipped/): train on real recorded voices, evaluate on held-out
 # speakers, export. Reproduces docs/real_voices.md from scratch:
 #
 #     bash recipes/pretrain.sh
@@ -11,8 +11,12 @@
 #    test loss, k-NN, EER, t-SNE, loss plots) with a CPU budget of ~35 min on 2 shared cores;
 # 3. scores k-NN per recording source (channel confound check, recipes/per_source.py);
 # 4. exports both rows to exported/<row>/ (SavedModel + int8 TFLite; + float32 TFLite for the
-#    mobile row) and adds the training data, licences and held-out metrics to each card;
-# 5. checks that singer_zoo.load(<row>) embeds a recording of the corpus.
+#    mobile row; exported/ is not tracked by git), adds the training data, licences and
+#    held-out metrics to each card, and publishes each export into the package's shipped set
+#    (`singer-zoo pretrained publish`: embedder.keras + metadata.json in singer_zoo/shipped/,
+#    the files to commit);
+# 5. checks that singer_zoo.load(<row>) embeds a recording of the corpus (this rebuilds the
+#    SavedModel/TFLite files from the published embedder.keras into the user cache).
 #
 # Environment overrides: DATA (corpus folder), OUT (experiment folder), CACHE (features),
 # BIN (the project venv's bin), BUILD (corpus builder script); REUSE=1 skips steps 2-3 when
@@ -33,7 +37,7 @@ ROWS=t2_resnext_shallow_average,mobile_resnext_attention
 # mobile_resnext_attention; one 10-step epoch at batch 16 then took ~300 s for the
 # ResNeXt row): 4 epochs x 10 steps of 16 pairs, validation every epoch,
 # early stopping after 4 validations without improvement. The paper's budget is
-# max_epochs 10000, validation every 50, patience 1000, batch 32 (zoo_configs/).
+# max_epochs 10000, validation every 50, patience 1000, batch 32 (singer_zoo/zoo_configs/).
 BUDGET=(--batch-size 16 --steps-per-epoch 10 --max-epochs 4 --validation-every 1 --patience 4)
 
 # 1. corpus
@@ -126,6 +130,9 @@ EOF
     --out exported/mobile_resnext_attention --tflite float32,int8 \
     --representative "$DATA/manifest.csv" --calibration-files 1 \
     --card-extra "$OUT/card_extra_mobile_resnext_attention.json"
+for row in ${ROWS//,/ }; do
+    "$BIN/singer-zoo" pretrained publish "exported/$row"
+done
 
 # 5. load by name and embed a recording of the corpus
 "$PY" - "$DATA" $ROWS <<'EOF'
@@ -142,4 +149,4 @@ for row in sys.argv[2].split(","):
     assert v.shape == (16,) and np.isfinite(v).all(), v
     print(f"{row}: embed({test[0].path}) -> {np.round(v, 3)}")
 EOF
-du -sh exported/*
+du -sh exported/* singer_zoo/shipped/*

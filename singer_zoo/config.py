@@ -6,7 +6,7 @@
 - `ZooConfig`: a named table row: the three above plus the paper's reported figures.
 
 Every dataclass validates itself on creation and raises `ConfigError` naming the field.
-`ZooConfig.from_yaml` / `to_yaml` round-trip the files in `zoo_configs/`.
+`ZooConfig.from_yaml` / `to_yaml` round-trip the files in `singer_zoo/zoo_configs/`.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """`singer_zoo.load(name_or_path) -> Embedder`: performance embeddings from an exported model.
 
-A name resolves to the folder `exported/<name>` at the repository root; a path to any
-exported folder (`singer-zoo export`). Loading never runs code from the model files: every
+A name is a shipped embedder (`singer_zoo.pretrained`: its SavedModel/TFLite files are
+rebuilt into the user cache on first use); a path is any exported folder (`singer-zoo
+export`). Loading never runs code from the model files: every
 file's sha256 is first checked against metadata.json (`IntegrityError` if one differs),
 then the SavedModel is loaded as a graph with `tf.saved_model.load`.
 
@@ -23,38 +24,32 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from singer_zoo import pretrained
 from singer_zoo.audio import check_waveform, load_audio
 from singer_zoo.batch import run_batch
 from singer_zoo.config import FeatureConfig
 from singer_zoo.errors import UnknownNameError
 from singer_zoo.export.card import verify
 from singer_zoo.features import extract_windows
-from singer_zoo.registry import REPO_ROOT
 
 PROGRESS_MIN = 20  # embed_many shows a progress bar from this many files on
 STREAM_SECONDS = 600  # longer waveforms are embedded window batch by batch
 WINDOW_BATCH = 64
 
 
-def exported_dir() -> Path:
-    return REPO_ROOT / "exported"
-
-
 def available() -> list[str]:
-    """Names of the exported models in `exported/`."""
-    root = exported_dir()
-    return sorted(p.name for p in root.iterdir() if (p / "metadata.json").is_file()) \
-        if root.is_dir() else []
+    """Names of the shipped embedders `load` accepts by name."""
+    return pretrained.available()
 
 
 def resolve(name_or_path) -> Path:
-    """The folder of an exported model given by path or by name in `exported/`."""
+    """The folder of an exported model given by path, or by shipped embedder name (built
+    into the cache on first use: `singer_zoo.pretrained.build`)."""
     p = Path(os.fspath(name_or_path))
     if p.is_dir():
         return p
-    named = exported_dir() / str(name_or_path)
-    if p.name == str(name_or_path) and named.is_dir():
-        return named
+    if p.name == str(name_or_path) and str(name_or_path) in available():
+        return pretrained.build(str(name_or_path))
     raise UnknownNameError("exported model", str(name_or_path), available())
 
 
@@ -131,5 +126,20 @@ class Embedder:
 
 
 def load(name_or_path) -> Embedder:
-    """The exported model `name_or_path` (a name in `exported/` or a folder path)."""
+    """The exported model `name_or_path`, ready to embed recordings.
+
+    Args:
+        name_or_path: a shipped embedder's name (`available()`) or an exported folder.
+
+    Returns:
+        An `Embedder`, after every file was checked against the card's sha256.
+
+    Raises:
+        UnknownNameError: neither a folder nor a shipped name (lists the names).
+        IntegrityError: a file is missing, extra or modified.
+
+    Example:
+        >>> emb = load("mobile_resnext_attention")
+        >>> emb.similarity(emb.embed("a.wav"), emb.embed("b.wav"))
+    """
     return Embedder(resolve(name_or_path))

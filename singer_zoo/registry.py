@@ -1,8 +1,9 @@
-"""The zoo's registry: named configs in `zoo_configs/*.yaml`, one per table row.
+"""The zoo's registry: named configs in the package's `zoo_configs/*.yaml`, one per table row.
 
 `list_models()` gives the names, `get_config(name)` the `ZooConfig`; an unknown name raises
 `UnknownNameError` listing the valid ones. The folder can be overridden with the
-SINGER_ZOO_CONFIGS environment variable (for users' own rows).
+SINGER_ZOO_CONFIGS environment variable (for users' own rows); a package installed without
+its configs raises `MissingPackageData` (`singer_zoo.resources`).
 """
 from __future__ import annotations
 
@@ -12,12 +13,7 @@ from pathlib import Path
 
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, UnknownNameError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def configs_dir() -> Path:
-    return Path(os.environ.get("SINGER_ZOO_CONFIGS", REPO_ROOT / "zoo_configs"))
+from singer_zoo.resources import MissingPackageData, configs_dir
 
 
 @functools.lru_cache(maxsize=None)
@@ -32,7 +28,10 @@ def _load_all(folder: str) -> dict[str, ZooConfig]:
 
 
 def all_configs() -> dict[str, ZooConfig]:
-    return dict(_load_all(str(configs_dir())))
+    configs = _load_all(str(configs_dir()))
+    if not configs:
+        raise MissingPackageData("zoo configs (*.yaml)", configs_dir())
+    return dict(configs)
 
 
 def list_models() -> list[str]:

@@ -1,5 +1,6 @@
-"""`singer_zoo.load()` and `Embedder`: name/path resolution, integrity check before loading,
-embedding files and waveforms, batch embedding with bad files, similarity."""
+"""`singer_zoo.load()` and `Embedder`: loading a folder (names: test_pretrained.py), integrity
+check before loading, embedding files and waveforms, batch embedding with bad files,
+similarity."""
 import json
 import shutil
 
@@ -10,7 +11,7 @@ import singer_zoo
 from singer_zoo import inference
 from singer_zoo.audio import load_audio
 from singer_zoo.errors import (CorruptAudioFile, EmptyAudioFile, IntegrityError,
-                               InvalidSamplesError, UnknownNameError)
+                               InvalidSamplesError)
 from singer_zoo.export import export
 from test_export import make_run, voice
 
@@ -68,14 +69,6 @@ def test_similarity_is_exp_of_negative_squared_distance():
     assert inference.similarity(a, a) == 1.0
     assert inference.squared_distance(a, b) == pytest.approx(1.0)
     assert inference.similarity(a, b) == pytest.approx(np.exp(-1.0))
-
-
-def test_load_by_name_and_unknown_name(model_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "exported_dir", lambda: tmp_path)
-    shutil.copytree(model_dir, tmp_path / "tiny")
-    assert singer_zoo.load("tiny").path == (tmp_path / "tiny").resolve()
-    with pytest.raises(UnknownNameError, match="valid: tiny"):
-        singer_zoo.load("no_such_model")
 
 
 @pytest.mark.parametrize("tamper", ["modify", "extra", "remove", "card"])

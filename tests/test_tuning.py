@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from singer_zoo.errors import ConfigError, UnknownNameError
+from singer_zoo.resources import configs_dir
 from singer_zoo.tuning.search import make_tuner, tuner_role
 from singer_zoo.tuning.space import load_space, parse_fixed, space_from_dict
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SPACE = REPO / "zoo_configs" / "search_spaces" / "default.yaml"
+DEFAULT_SPACE = configs_dir() / "search_spaces" / "default.yaml"
 
 TINY_BASE = {
     "name": "tiny", "table": "beyond",
@@ -383,3 +383,9 @@ def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path, co
     cfg = get_config(out / "best_config.yaml")
     assert cfg.train.max_epochs == 50 and cfg.arch.aggregation in ("max", "average",
                                                                   "attention")
+
+
+def test_shipped_space_by_name():
+    assert load_space("default") == load_space(DEFAULT_SPACE)
+    with pytest.raises(UnknownNameError, match="unknown search space 'nope'; valid: default"):
+        load_space("nope")

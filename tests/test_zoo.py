@@ -1,4 +1,4 @@
-"""Every zoo config (zoo_configs/*.yaml): builds, shapes, parameter counts vs the paper,
+"""Every zoo config (singer_zoo/zoo_configs/*.yaml): builds, shapes, parameter counts vs the paper,
 YAML round trip, .keras save/load, SavedModel export, variable input length; plus the
 registry order, the generated docs/model_table.md and `singer-zoo models`."""
 from pathlib import Path

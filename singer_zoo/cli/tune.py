@@ -15,8 +15,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "tune", help="search hyperparameters with keras-tuner (resumable)",
         description="Search the hyperparameters of a zoo model; re-run to resume.")
-    p.add_argument("space", metavar="SPACE", help="search space YAML "
-                   "(e.g. zoo_configs/search_spaces/default.yaml)")
+    p.add_argument("space", metavar="SPACE", help="search space YAML, or the name of one "
+                   "shipped in the package (e.g. default)")
     p.add_argument("--data", required=True, metavar="MANIFEST", help="manifest CSV")
     p.add_argument("--out", required=True, metavar="DIR", help="search directory")
     p.add_argument("--tuner", choices=TUNERS, default="bayesian",

@@ -1,7 +1,9 @@
 """Export a trained embedder for deployment: SavedModel + TFLite + model card (docs/export.md).
 
-`export(source, out)` takes a training run folder (config.yaml + best.keras) or a `.keras`
-model file (with a config.yaml beside it, or `config=`), and writes
+`export(source, out)` takes a training run folder (config.yaml + best.keras), an exported or
+published folder (its metadata.json gives the config, training record and other card
+entries: this is how `singer_zoo.pretrained` rebuilds a shipped embedder), or a `.keras`
+model file (with a config.yaml or metadata.json beside it, or `config=`), and writes
 
     out/saved_model/        signatures embed_waveform, embed_clip, embed_windows
     out/embedder.keras      the single-tower Keras embedder (for fine-tuning)
@@ -46,13 +48,29 @@ class ExportResult:
     card: dict
 
 
-def _source(source, config) -> tuple[Path, ZooConfig, dict]:
-    """(.keras path, config, {"training": ..., "metrics": ...}) of a run folder or file."""
+def _source(source, config) -> tuple[Path, ZooConfig, dict, dict]:
+    """(.keras path, config, {"training": ..., "metrics": ...}, carried card entries) of a
+    run folder (config.yaml + best.keras), an exported or published folder (metadata.json
+    + embedder.keras: re-exported from its card), or a .keras file beside either."""
     src = Path(source)
-    folder, model_path = (src, src / "best.keras") if src.is_dir() else (src.parent, src)
+    if src.is_dir():
+        folder = src
+        model_path = src / ("embedder.keras" if (src / card_mod.CARD).is_file()
+                            else "best.keras")
+    else:
+        folder, model_path = src.parent, src
     if not model_path.is_file():
         raise ConfigError(f"{source}: no trained model (expected a run folder with "
-                          f"best.keras, or a .keras file)")
+                          f"best.keras, an exported folder, or a .keras file)")
+    if (folder / card_mod.CARD).is_file() and not (folder / "config.yaml").is_file():
+        card = card_mod.read_card(folder)
+        cfg = config if config is not None else card["config"]
+        cfg = cfg if isinstance(cfg, ZooConfig) else \
+            ZooConfig.from_yaml(cfg) if isinstance(cfg, (str, os.PathLike)) else \
+            ZooConfig.from_dict(cfg)
+        carried = {k: v for k, v in card.items()
+                   if k not in card_mod.RESERVED and k != card_mod.ORIGIN}
+        return model_path, cfg, {k: card.get(k) for k in ("training", "metrics")}, carried
     if config is None:
         if not (folder / "config.yaml").is_file():
             raise ConfigError(f"{folder}: no config.yaml beside the model; pass --config")
@@ -62,7 +80,7 @@ def _source(source, config) -> tuple[Path, ZooConfig, dict]:
     for key, name in (("training", "run.json"), ("metrics", "metrics.json")):
         p = folder / name
         info[key] = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
-    return model_path, cfg, info
+    return model_path, cfg, info, {}
 
 
 def _load_keras(path: Path) -> keras.Model:
@@ -107,8 +125,9 @@ def _prepare_target(out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Swap the complete staging folder into place (two renames; old export removed)."""
+def replace_folder(staging: Path, out: Path) -> None:
+    """Swap the complete folder `staging` into place at `out` (two renames; the old `out`
+    removed), so readers see the old folder or the new one, never a half-written one."""
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -134,7 +153,8 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
     if clash:
         raise ConfigError(f"export: card_extra may not set {', '.join(clash)} (written by "
                           f"export itself)")
-    model_path, cfg, info = _source(source, config)
+    model_path, cfg, info, carried = _source(source, config)
+    card_extra = {**carried, **card_extra}
     embedder = embedder_of(_load_keras(model_path), cfg)
     modes = tuple(tflite_modes)
     sr = cfg.features.sample_rate
@@ -175,11 +195,11 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
             "embedding_dim": cfg.arch.embedding_dim,
             "tflite": {m: f"model_{m}.tflite" for m in modes}, **info, "checks": checks,
             "check_audio": check_name, **card_extra})
-        _publish(staging, out)
+        replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out, card)
 
 
 __all__ = ["DEFAULT_MODES", "ExportResult", "MIN_COSINE", "SAVEDMODEL_TOL", "TFLITE_TOL",
-           "export"]
+           "export", "replace_folder"]

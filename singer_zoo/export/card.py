@@ -10,12 +10,12 @@ before anything is loaded, so a tampered, truncated or extra file fails with an
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from singer_zoo.errors import IntegrityError
+from singer_zoo.resources import sha256_file
 
 CARD = "metadata.json"
 FORMAT = 1
@@ -23,14 +23,7 @@ FORMAT = 1
 RESERVED = frozenset({"format", "name", "source", "config", "frontend", "embedding_dim",
                       "tflite", "training", "metrics", "checks", "check_audio", "versions",
                       "created", "files"})
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+ORIGIN = "origin"  # a published card's URL of its embedder.keras (singer_zoo.pretrained)
 
 
 def file_hashes(folder) -> dict[str, str]:

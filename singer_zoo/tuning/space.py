@@ -247,9 +247,19 @@ def space_from_dict(data, source: str = "<space>") -> SearchSpace:
 
 
 def load_space(path, fixed: Mapping | None = None) -> SearchSpace:
-    """Read and validate a space file; `fixed` ({name: value}) fixes hyperparameters."""
-    from singer_zoo.config import read_yaml
+    """Read and validate a space file, or a space shipped in the package by name (e.g.
+    "default": zoo_configs/search_spaces/default.yaml); `fixed` ({name: value}) fixes
+    hyperparameters."""
+    from pathlib import Path
 
+    from singer_zoo.config import read_yaml
+    from singer_zoo.resources import configs_dir
+
+    if Path(path).suffix not in (".yaml", ".yml") and "/" not in str(path):
+        shipped = {p.stem: p for p in (configs_dir() / "search_spaces").glob("*.yaml")}
+        if str(path) not in shipped:
+            raise UnknownNameError("search space", str(path), shipped)
+        path = shipped[str(path)]
     space = space_from_dict(read_yaml(path, "search space"), str(path))
     return space.with_fixed(fixed) if fixed else space
 
