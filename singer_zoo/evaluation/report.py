@@ -57,7 +57,7 @@ def _model_cells(row: Mapping, configs) -> tuple[list[str], dict]:
         return ["baseline", "baseline", "", "", "", ""], PAPER_BASELINE
     cfg = _config(row["name"], configs)
     arch = cfg.arch
-    feature = {"vanilla": "CNN", "resnext": "ResNeXt"}[arch.block]
+    feature = {"vanilla": "CNN", "resnext": "ResNeXt", "separable": "separable CNN"}[arch.block]
     if cfg.features.frontend == "cqt":
         feature += "(CQT)"
     filters = ", ".join(str(w) for w in (arch.stem_filters, *(w for s in arch.stages

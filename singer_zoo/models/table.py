@@ -50,12 +50,19 @@ def _conv(c_in: int, c_out: int, kernel: int, groups: int = 1) -> int:
     return kernel * kernel * (c_in // groups) * c_out + c_out + 4 * c_out
 
 
+def _separable(c_in: int, c_out: int, kernel: int) -> int:
+    """SeparableConv2D (depthwise + 1x1 weights, bias) plus BatchNormalization's 4 per channel."""
+    return kernel * kernel * c_in + c_in * c_out + c_out + 4 * c_out
+
+
 def conv_params(arch: ArchConfig) -> tuple[int, int]:
     """(parameters of the conv stack, its output channels)."""
     total, ch = _conv(1, arch.stem_filters, arch.stem_kernel), arch.stem_filters
     for width in (w for stage in arch.stages for w in stage):
         if arch.block == "vanilla":
             total += _conv(ch, width, arch.kernel) + _conv(width, width, arch.kernel)
+        elif arch.block == "separable":
+            total += _separable(ch, width, arch.kernel) + _separable(width, width, arch.kernel)
         else:
             b = int(round(width * arch.bottleneck_ratio))
             total += (_conv(ch, b, 1) + _conv(b, b, arch.kernel, arch.cardinality)
@@ -91,7 +98,8 @@ def _diff(ours: int, paper) -> str:
 
 def _row(cfg: ZooConfig) -> str:
     c, p = count_params(cfg), cfg.paper
-    feature = ("ResNeXt" if cfg.arch.block == "resnext" else "CNN") + \
+    feature = {"vanilla": "CNN", "resnext": "ResNeXt", "separable": "separable CNN"}[
+        cfg.arch.block] + \
         (" (CQT)" if cfg.features.frontend == "cqt" else "")
     if cfg.table == "table1":
         result = f"{p['test_accuracy']:.3f} ({p['test_accuracy_std']:.3f})"
