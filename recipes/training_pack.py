@@ -58,6 +58,7 @@ from singer_zoo.data.engine import (
     pseudo_singers,
 )
 from singer_zoo.data.engine.stream import Identity, key
+from singer_zoo.data.pack import merge_packs, read_pack
 from singer_zoo.data.synthetic import write_recording
 from singer_zoo.errors import AudioError
 
@@ -211,6 +212,10 @@ def main(argv=None):
     ap.add_argument("--synthetic", type=int, default=24)
     ap.add_argument("--max-files", type=int, default=30, help="recordings per hedgewars voice")
     ap.add_argument("--skip-heldout", action="store_true")
+    ap.add_argument("--shard", default="0/1", metavar="K/N",
+                    help="pack only voices K, K+N, ... (run N shards in parallel)")
+    ap.add_argument("--partial", action="store_true",
+                    help="merge the voices packed so far even if some are missing")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -224,21 +229,31 @@ def main(argv=None):
         write_heldout(args, debian, out / "heldout")
         print("held-out sets written to", out / "heldout", flush=True)
     plan = training_plan(args, debian, hedgewars)
+    parts = out / "voices"  # one pack per voice: shards run in parallel, a rerun resumes
+    parts.mkdir(exist_ok=True)
+    augmenter = Augmenter(AugmentConfig(), SR, args.seed)
+    k, n = (int(x) for x in args.shard.split("/"))
     t0 = time.time()
-
-    def progress(i, perf):
-        if i % 50 == 0:
-            print(f"{i}/{len(plan)} {perf.recording} {perf.augmentation} "
-                  f"{time.time() - t0:.0f}s", flush=True)
-
-    stats = {"identities": len(plan.identities), "voices": len(plan.voices),
-             "songs": len({s for v in plan.songs.values() for s in v}),
-             "recordings": len(plan), "seed": args.seed, "seconds": args.seconds,
-             "sources": sorted({v.source for v in plan.voices})}
-    path = pack_stream(performances(plan, Augmenter(AugmentConfig(), SR, args.seed)),
-                       out / "train_pack.npz", extra={"plan": stats}, progress=progress)
-    stats["mib"] = path.stat().st_size / 2 ** 20
-    stats["build_seconds"] = time.time() - t0
+    for v in plan.voices[k::n]:
+        target = parts / f"{v.name}.npz"
+        if target.exists():
+            continue
+        idents = tuple(i for i in plan.identities if i.voice == v.name)
+        sub = Plan((v,), idents, {i.name: plan.songs[i.name] for i in idents}, plan.seed,
+                   plan.seconds, plan.sr)
+        pack_stream(performances(sub, augmenter), target)
+        print(f"{v.name}: {len(sub)} recordings, {time.time() - t0:.0f}s", flush=True)
+    done = [parts / f"{v.name}.npz" for v in plan.voices if (parts / f"{v.name}.npz").exists()]
+    if len(done) < len(plan.voices) and not args.partial:
+        print(f"{len(done)}/{len(plan.voices)} voices packed; pack not merged yet")
+        return
+    stats = {"voices": len(done), "voices_planned": len(plan.voices),
+             "seed": args.seed, "seconds": args.seconds}
+    path = merge_packs(done, out / "train_pack.npz", extra={"plan": stats})
+    pack = read_pack(path)
+    stats.update(identities=len(pack.singer_names), songs=len(pack.song_names),
+                 recordings=pack.n_recordings, hours=pack.hours, sources=pack.source_names,
+                 mib=path.stat().st_size / 2 ** 20)
     (out / "train_pack.json").write_text(json.dumps(stats, indent=1))
     print(json.dumps(stats, indent=1))
 

@@ -14,7 +14,8 @@ import sys
 
 from singer_zoo.errors import SingerZooError
 
-SUBCOMMANDS = ("models", "features", "data", "train", "tune", "export", "index", "experiment")
+SUBCOMMANDS = ("models", "features", "data", "train", "tune", "export", "index", "experiment",
+               "heldout")
 
 
 def add_extraction_options(p: argparse.ArgumentParser,
