@@ -10,7 +10,7 @@
 2. splits the voices speaker-disjointly:
    - training: the 14 Debian-voices speakers of the corpus's training split (see
      docs/real_voices.md), Festival's slt (US English) and ona (Catalan) HTS voices saying
-     each song's lyrics, the 15 hedgewars voice packs, and 24 synthetic singers; every real
+     each song's lyrics, the 15 hedgewars voice packs, and 24 synthetic singers (each identity sings 5 songs); every real
      voice gives itself plus 5 pseudo-singers (pitch, vocal-tract length, speed);
    - held out (never in the pack): the 10 Debian-voices speakers of the corpus's validation
      and test splits (the exported embedders never trained on them either) and flite's awb
@@ -33,6 +33,7 @@ import csv
 import functools
 import glob
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -58,6 +59,7 @@ from singer_zoo.data.engine import (
     pseudo_singers,
 )
 from singer_zoo.data.engine.stream import Identity, key
+from singer_zoo.data.pack import merge_packs, read_pack
 from singer_zoo.data.synthetic import write_recording
 from singer_zoo.errors import AudioError
 
@@ -136,13 +138,14 @@ def debian_rows(manifest: Path) -> dict:
 
 
 def training_plan(args, debian: dict, hedgewars: Path) -> Plan:
-    voices = [file_voice(name, "debian:" + debian[name][0][1], [p for p, _ in debian[name]])
-              for name in DEBIAN_TRAIN]
-    voices += [TextVoice(f"tts_{n}", f"festival:{v}", functools.partial(festival, v))
-               for n, v in FESTIVAL.items()]
-    for pack in sorted(os.listdir(hedgewars)):
-        paths = sorted(glob.glob(str(hedgewars / pack / "*.ogg")))[:args.max_files]
-        voices.append(file_voice(f"hw_{pack}", "hedgewars", paths))
+    deb = [file_voice(name, "debian:" + debian[name][0][1], [p for p, _ in debian[name]])
+           for name in DEBIAN_TRAIN]
+    tts = [TextVoice(f"tts_{n}", f"festival:{v}", functools.partial(festival, v))
+           for n, v in FESTIVAL.items()]
+    hw = [file_voice(f"hw_{pack}", "hedgewars",
+                     sorted(glob.glob(str(hedgewars / pack / "*.ogg")))[:args.max_files])
+          for pack in sorted(os.listdir(hedgewars))]
+    voices = interleave(deb, hw, tts)
     identities, songs = [], {}
     for v in voices:
         rng = np.random.default_rng([args.seed, 10, key(v.name)])
@@ -197,6 +200,28 @@ def write_manifest(path: Path, rows: list) -> None:
         w.writerows(rows)
 
 
+_JOB = None
+
+
+def pack_voice(name: str) -> str:
+    """Pack every performance of one voice's identities into OUT/voices/<voice>.npz."""
+    plan, augmenter, parts, t0 = _JOB
+    voice = next(v for v in plan.voices if v.name == name)
+    idents = tuple(i for i in plan.identities if i.voice == name)
+    sub = Plan((voice,), idents, {i.name: plan.songs[i.name] for i in idents}, plan.seed,
+               plan.seconds, plan.sr)
+    pack_stream(performances(sub, augmenter), parts / f"{name}.npz")
+    return f"{name}: {len(sub)} recordings, {time.time() - t0:.0f}s"
+
+
+def interleave(*groups) -> list:
+    """a1, b1, c1, a2, b2, ...: a partial build holds every kind of voice."""
+    out = []
+    for i in range(max(map(len, groups))):
+        out += [g[i] for g in groups if i < len(g)]
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="runs/engine")
@@ -206,11 +231,14 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=7.5, help="length of a performance")
     ap.add_argument("--songs", type=int, default=150, help="training songs (of the seed)")
     ap.add_argument("--songs-per-voice", type=int, default=12)
-    ap.add_argument("--songs-per-singer", type=int, default=7)
+    ap.add_argument("--songs-per-singer", type=int, default=5)
     ap.add_argument("--pseudo", type=int, default=6, help="identities per real voice")
     ap.add_argument("--synthetic", type=int, default=24)
     ap.add_argument("--max-files", type=int, default=30, help="recordings per hedgewars voice")
     ap.add_argument("--skip-heldout", action="store_true")
+    ap.add_argument("--jobs", type=int, default=4, help="voices packed in parallel")
+    ap.add_argument("--merge-only", action="store_true",
+                    help="only merge the voices packed so far into the pack")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -220,25 +248,34 @@ def main(argv=None):
         subprocess.run([sys.executable, "/work/shared/data/debian_voices/build.py",
                         args.debian], check=True)
     debian = debian_rows(manifest)
+    if args.merge_only:  # e.g. while the build still runs
+        merge(out, sorted((out / "voices").glob("*.npz")), None, args)
+        return
     if not args.skip_heldout:
         write_heldout(args, debian, out / "heldout")
         print("held-out sets written to", out / "heldout", flush=True)
     plan = training_plan(args, debian, hedgewars)
-    t0 = time.time()
+    parts = out / "voices"  # one pack per voice: built in parallel, a rerun resumes
+    parts.mkdir(exist_ok=True)
+    todo = [v for v in plan.voices if not (parts / f"{v.name}.npz").exists()]
+    global _JOB  # the forked workers inherit the plan, the loaded audio and the room bank
+    _JOB = (plan, Augmenter(AugmentConfig(), SR, args.seed), parts, time.time())
+    with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+        for line in pool.imap_unordered(pack_voice, [v.name for v in todo]):
+            print(line, flush=True)
+    done = [parts / f"{v.name}.npz" for v in plan.voices if (parts / f"{v.name}.npz").exists()]
+    merge(out, done, len(plan.voices), args)
 
-    def progress(i, perf):
-        if i % 50 == 0:
-            print(f"{i}/{len(plan)} {perf.recording} {perf.augmentation} "
-                  f"{time.time() - t0:.0f}s", flush=True)
 
-    stats = {"identities": len(plan.identities), "voices": len(plan.voices),
-             "songs": len({s for v in plan.songs.values() for s in v}),
-             "recordings": len(plan), "seed": args.seed, "seconds": args.seconds,
-             "sources": sorted({v.source for v in plan.voices})}
-    path = pack_stream(performances(plan, Augmenter(AugmentConfig(), SR, args.seed)),
-                       out / "train_pack.npz", extra={"plan": stats}, progress=progress)
-    stats["mib"] = path.stat().st_size / 2 ** 20
-    stats["build_seconds"] = time.time() - t0
+def merge(out: Path, done: list, planned: int, args) -> None:
+    """OUT/train_pack.npz from the voices packed so far, and its summary beside it."""
+    stats = {"voices": len(done), "voices_planned": planned,
+             "seed": args.seed, "seconds": args.seconds}
+    path = merge_packs(done, out / "train_pack.npz", extra={"plan": stats})
+    pack = read_pack(path)
+    stats.update(identities=len(pack.singer_names), songs=len(pack.song_names),
+                 recordings=pack.n_recordings, hours=pack.hours, sources=pack.source_names,
+                 mib=path.stat().st_size / 2 ** 20)
     (out / "train_pack.json").write_text(json.dumps(stats, indent=1))
     print(json.dumps(stats, indent=1))
 

@@ -28,7 +28,7 @@ from singer_zoo import pretrained
 from singer_zoo.audio import check_waveform, load_audio
 from singer_zoo.batch import run_batch
 from singer_zoo.config import FeatureConfig
-from singer_zoo.errors import UnknownNameError
+from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.export.card import verify
 from singer_zoo.features import extract_windows
 
@@ -120,6 +120,22 @@ class Embedder:
         """(batch, dim) embeddings of precomputed Mel windows (batch, 256, n_bins)."""
         x = tf.constant(np.asarray(windows, np.float32))
         return self._model.embed_windows(x)["embeddings"].numpy()
+
+    def verify(self, a, b) -> dict:
+        """Same singer? `a` and `b` are recordings (paths or waveforms) or their (dim,)
+        embeddings. Accepts when D = ||a - b||^2 is at most the card's calibrated threshold
+        (`singer-zoo heldout --write-thresholds`, docs/pretrained.md), whose false-accept
+        and false-reject rates on held-out voices the card states.
+        Returns {"same": bool, "distance": D, "threshold": t}."""
+        entry = self.card.get("verification")
+        if not entry:
+            raise ConfigError(f"{self.path}: the model card has no calibrated threshold "
+                              f"(run `singer-zoo heldout ... --write-thresholds`)")
+        ea, eb = (x if np.ndim(x) == 1 and len(x) == self.dim else self.embed(x)
+                  for x in (a, b))
+        d = squared_distance(ea, eb)
+        return {"same": d <= entry["threshold"], "distance": d,
+                "threshold": float(entry["threshold"])}
 
     similarity = staticmethod(similarity)
     squared_distance = staticmethod(squared_distance)

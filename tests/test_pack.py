@@ -11,7 +11,7 @@ import pytest
 from singer_zoo.config import FeatureConfig
 from singer_zoo.data.engine import Plan, SyntheticVoice, pack_stream, performances
 from singer_zoo.data.engine.stream import Identity
-from singer_zoo.data.pack import STEP, PackWriter, read_pack, write_pack
+from singer_zoo.data.pack import STEP, PackWriter, merge_packs, read_pack, write_pack
 from singer_zoo.errors import ConfigError
 
 
@@ -85,3 +85,18 @@ def test_pack_stream_of_synthetic_singers(tmp_path):
                                    "b|s0-song000"}
     assert all(len(f) == 1 + int(6.5 * 22050) // 512 for f in pack.features)
     assert 0 <= min(f.min() for f in pack.features) and max(f.max() for f in pack.features) <= 60
+
+
+def test_merge_packs_keeps_every_recording_and_label(tmp_path):
+    items = random_items(6)
+    a = write_pack(items[:2], tmp_path / "a.npz")
+    b = write_pack(items[2:], tmp_path / "b.npz")
+    merged = read_pack(merge_packs([a, b], tmp_path / "m.npz", extra={"k": 1}))
+    whole = read_pack(write_pack(items, tmp_path / "w.npz"))
+    assert merged.recordings() == whole.recordings() and merged.info["k"] == 1
+    for x, y in zip(merged.features, whole.features):
+        np.testing.assert_array_equal(x, y)
+    write_pack(random_items(1, bins=40), tmp_path / "c.npz",
+               FeatureConfig(n_bins=40))
+    with pytest.raises(ConfigError, match="c.npz: features differ"):
+        merge_packs([a, tmp_path / "c.npz"], tmp_path / "bad.npz")

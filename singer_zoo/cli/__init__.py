@@ -15,7 +15,7 @@ import sys
 from singer_zoo.errors import SingerZooError
 
 SUBCOMMANDS = ("models", "features", "data", "train", "tune", "export", "pretrained", "index",
-               "experiment")
+               "experiment", "heldout", "finetune")
 
 
 def add_extraction_options(p: argparse.ArgumentParser,

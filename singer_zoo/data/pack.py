@@ -137,6 +137,30 @@ def read_pack(path) -> PackData:
                     data["recording"].tolist(), cfg, info)
 
 
+def merge_packs(paths, out, extra: dict | None = None) -> Path:
+    """One pack of the recordings of several (e.g. one per voice, built in parallel or
+    resumed); they must share the FeatureConfig and step. Numpy only, no requantisation."""
+    writer, cfg = None, None
+    for path in paths:
+        with np.load(path, allow_pickle=False) as z:
+            info = json.loads(str(z["info"]))
+            if writer is None:
+                cfg = FeatureConfig.from_dict(info["features"])
+                writer = PackWriter(cfg)
+            elif info["features"] != cfg.to_dict() or info["step_db"] != STEP:
+                raise ConfigError(f"{path}: features differ from the other packs'")
+            off = z["offsets"]
+            names = {k: z[f"{k}_names"] for k in ("singer", "song", "source")}
+            for i, (a, b) in enumerate(itertools.pairwise(off)):
+                writer.blocks.append(z["frames"][a:b])
+                writer.meta.append((*(str(names[k][z[k][i]]) for k in ("singer", "song",
+                                                                       "source")),
+                                    str(z["recording"][i])))
+    if writer is None:
+        raise ConfigError("merge_packs: no packs given")
+    return writer.write(out, extra)
+
+
 def write_pack(items: Iterable, path, cfg: FeatureConfig | None = None,
                extra: dict | None = None) -> Path:
     """Write (features, singer, song, source, recording) tuples as a pack at `path`."""

@@ -65,6 +65,16 @@ def read_card(folder) -> dict:
     return card
 
 
+def set_verification(folder, entry: dict) -> dict:
+    """Store `entry` (the calibrated same-singer threshold `Embedder.verify` uses, with its
+    false-accept / false-reject rates; `singer-zoo heldout --write-thresholds`) as the card's
+    "verification"; the card is not among the hashed files, so `verify` still passes."""
+    card = read_card(folder)
+    card["verification"] = entry
+    Path(folder, CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    return card
+
+
 def verify(folder) -> dict:
     """Check every file against the card's sha256 (and that no file was added); return
     the card. Raises IntegrityError naming the first offending file."""

@@ -28,7 +28,7 @@ class AugmentConfig:
     rt60: tuple = (0.2, 0.9)  # seconds
     noise_p: float = 0.7
     snr_db: tuple = (5.0, 35.0)
-    n_rooms: int = 48  # size of the impulse-response bank
+    n_rooms: int = 24  # size of the impulse-response bank
 
     def __post_init__(self):
         for name in ("reverb_p", "noise_p"):
@@ -49,7 +49,7 @@ def room_impulse_response(rt60: float, sr: int, rng) -> np.ndarray:
     dims = rng.uniform([3.0, 3.0, 2.4], [10.0, 8.0, 4.0])
     absorption, max_order = pra.inverse_sabine(rt60, dims)
     room = pra.ShoeBox(dims, fs=sr, materials=pra.Material(absorption),
-                       max_order=min(max_order, 20))
+                       max_order=min(max_order, 12))
     room.add_source(rng.uniform(0.5, dims - 0.5))
     room.add_microphone(rng.uniform(0.5, dims - 0.5))
     room.compute_rir()
