@@ -10,8 +10,8 @@ from singer_zoo.config import FeatureConfig
 from singer_zoo.data import pipeline
 from singer_zoo.data.manifest import Manifest, Recording, read_manifest
 from singer_zoo.data.pipeline import FeatureSet, encode_labels, load_feature_set
-from singer_zoo.data.tfdata import pair_dataset, window_dataset
 from singer_zoo.data.synthetic import generate_corpus
+from singer_zoo.data.tfdata import pair_dataset, window_dataset
 from singer_zoo.errors import ConfigError
 
 SMALL = FeatureConfig(n_bins=8, window_frames=16, window_hop_frames=4)

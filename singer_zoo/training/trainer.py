@@ -43,7 +43,7 @@ from singer_zoo.training.distribute import (
     worker_dir,
     xla_supported,
 )
-from singer_zoo.training.inputs import TrainData, make_datasets
+from singer_zoo.training.inputs import TrainData, fit_inputs, make_sources
 
 ARTEFACTS = ("config.yaml", "run.json", "backup", "logs", "history.csv", "best.keras",
              "loss.png", "metrics.json", ".workers")
@@ -205,8 +205,9 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
                            history_csv=run_dir / "history.csv")
         backup.set_model(model)
         epoch = backup.restore()  # before the inputs: the stream resumes where it stopped
-        train_ds, val_ds, steps, val_steps = make_datasets(cfg, train_data, val_data, batch,
-                                                           start_epoch=epoch)
+        # train_src[i] is training batch i as numpy (e.g. for a statistics pass)
+        train_src, val_src, steps, val_steps = make_sources(cfg, train_data, val_data, batch)
+        train_ds, val_ds = fit_inputs(train_src, val_src, start=epoch * steps)
         callbacks = [es, csv_logger]
         if chief and keras.backend.backend() == "tensorflow":
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
