@@ -66,3 +66,17 @@ def test_each_block_aggregation_and_task_trains_a_step_on_jax_without_tensorflow
 @pytest.mark.slow
 def test_every_row_trains_a_step_on_jax_without_tensorflow(run_no_tf):
     _check(run_no_tf, list_models())
+
+
+def test_training_evaluation_and_feature_folders_import_without_tensorflow(run_no_tf):
+    out = run_no_tf(
+        "import sys\n"
+        "import singer_zoo.cli.train, singer_zoo.training, singer_zoo.evaluation\n"
+        "import singer_zoo.evaluation.plots\n"
+        "from singer_zoo.data import PairBatches, WindowBatches, read_feature_folder\n"
+        "from singer_zoo.features import chop, n_windows\n"
+        "from singer_zoo.training.distribute import make_strategy\n"
+        "assert make_strategy('default') is None\n"
+        "blocked = ('tensorflow', 'librosa', 'soundfile', 'av', 'faiss', 'keras_tuner')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in blocked))\n")
+    assert out.strip().splitlines()[-1] == "[]"
