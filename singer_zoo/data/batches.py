@@ -79,12 +79,15 @@ class WindowBatches(BatchSource):
         self._orders = {}  # pass -> window order, the last two passes
 
     def _order(self, p: int) -> np.ndarray:
-        if p not in self._orders:
+        """Window order of pass p (cached: the last passes asked for). Safe from several
+        threads (tf.data's parallel map): the order is a pure function of (seed, p)."""
+        order = self._orders.get(p)
+        if order is None:
             n = self.feature_set.n_windows
-            self._orders = {k: v for k, v in self._orders.items() if k == p - 1}
-            self._orders[p] = np.random.default_rng([self.seed, p]).permutation(n) \
-                if self.shuffle else np.arange(n)
-        return self._orders[p]
+            order = np.random.default_rng([self.seed, p]).permutation(n) if self.shuffle \
+                else np.arange(n)
+            self._orders = {**{k: v for k, v in self._orders.items() if k >= p - 1}, p: order}
+        return order
 
     def rows(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(window rows (batch,) int64, labels (batch,) int32) of batch i."""

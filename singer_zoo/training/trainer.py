@@ -211,7 +211,7 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
         callbacks = [es, csv_logger]
         if chief and keras.backend.backend() == "tensorflow":
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
-        callbacks.append(backup)  # last: it trims history.csv after CSVLogger opened it
+        callbacks.append(backup)  # last: it saves the state the others updated this epoch
         model.fit(train_ds, epochs=t.max_epochs, steps_per_epoch=steps, shuffle=False,
                   initial_epoch=epoch, validation_data=val_ds, validation_steps=val_steps,
                   validation_freq=validation_epochs(t.validation_every, t.max_epochs),
