@@ -34,14 +34,20 @@ class BatchSource:
     def __init__(self, feature_set, batch_size: int):
         self.feature_set = feature_set
         self.batch_size = int(batch_size)
-        self._offsets = np.arange(feature_set.config.window_frames, dtype=np.int64)
+        # every window as a strided view (windows start at any row): (rows - w + 1, w, bins);
+        # indexing it copies each window as one contiguous block, 3x faster than indexing
+        # the frame matrix with a (batch, w) array of rows
+        frames, w = feature_set.frames, feature_set.config.window_frames
+        self._windows = np.lib.stride_tricks.as_strided(
+            frames, (len(frames) - w + 1, w, frames.shape[1]),
+            (frames.strides[0], *frames.strides), writeable=False)
 
     def rows(self, i: int) -> tuple:
         raise NotImplementedError
 
     def gather(self, rows) -> np.ndarray:
         """(batch,) first rows -> (batch, window_frames, bins) float32 windows."""
-        return self.feature_set.frames[np.asarray(rows)[:, None] + self._offsets]
+        return self._windows[np.asarray(rows)]
 
     def _check(self, i: int) -> int:
         i = int(i)
