@@ -1,6 +1,11 @@
 """Shared fixtures: generated audio written to tmp_path (no downloaded data in tests)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
@@ -57,3 +62,23 @@ def write_av(tmp_path):
 def tone_wav(write_audio):
     """A 3-s 440 Hz mono 16-bit wav at 22050 Hz (the model rate)."""
     return write_audio("tone.wav", _tone(seconds=3.0), 22050, subtype="PCM_16")
+
+
+@pytest.fixture
+def run_no_tf():
+    """run_no_tf(code, timeout=600, env=None) -> stdout of `python -c code` with
+    KERAS_BACKEND=jax (CPU) and TensorFlow, the audio libraries, faiss, ai-edge-litert and
+    keras-tuner unimportable (tests/no_tf/sitecustomize.py: what the GPU machine lacks);
+    fails the test with the child's stderr if it exits non-zero."""
+    root = Path(__file__).resolve().parents[1]
+
+    def run(code: str, timeout: int = 600, env: dict | None = None) -> str:
+        env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+               "PYTHONPATH": os.pathsep.join([str(root / "tests" / "no_tf"), str(root)]),
+               **(env or {})}
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=timeout, cwd=root, check=False)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return proc.stdout
+
+    return run

@@ -5,28 +5,10 @@ and a CNN siamese row on 64-frame inputs; every row in full size under `slow`)."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from singer_zoo.registry import all_configs, list_models
-
-ROOT = Path(__file__).resolve().parents[1]
-NO_TF = Path(__file__).resolve().parent / "no_tf"
-
-
-def run_no_tf(code: str, timeout: int = 600, env: dict | None = None) -> str:
-    """Run `code` with KERAS_BACKEND=jax and TensorFlow unimportable; return its stdout."""
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": os.pathsep.join([str(NO_TF), str(ROOT)]), **(env or {})}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc.stdout
-
 
 STEP = r"""
 import json, sys
@@ -65,7 +47,7 @@ print(json.dumps(out))
 """
 
 
-def _check(names, frames=None):
+def _check(run_no_tf, names, frames=None):
     code = STEP.replace("sys.argv[1:]", repr(names)).replace("FRAMES = None",
                                                              f"FRAMES = {frames}")
     out = json.loads(run_no_tf(code, timeout=1800).splitlines()[-1])
@@ -77,10 +59,24 @@ def _check(names, frames=None):
         assert r["loss"] == r["loss"] and r["moved"] > 0, (name, r)  # a finite step that moved
 
 
-def test_each_block_aggregation_and_task_trains_a_step_on_jax_without_tensorflow():
-    _check(["t1_resnext_shallow_attention", "t2_cnn_shallow_average"], frames=64)
+def test_each_block_aggregation_and_task_trains_a_step_on_jax_without_tensorflow(run_no_tf):
+    _check(run_no_tf, ["t1_resnext_shallow_attention", "t2_cnn_shallow_average"], frames=64)
 
 
 @pytest.mark.slow
-def test_every_row_trains_a_step_on_jax_without_tensorflow():
-    _check(list_models())
+def test_every_row_trains_a_step_on_jax_without_tensorflow(run_no_tf):
+    _check(run_no_tf, list_models())
+
+
+def test_training_evaluation_and_feature_folders_import_without_tensorflow(run_no_tf):
+    out = run_no_tf(
+        "import sys\n"
+        "import singer_zoo.cli.train, singer_zoo.training, singer_zoo.evaluation\n"
+        "import singer_zoo.evaluation.plots\n"
+        "from singer_zoo.data import PairBatches, WindowBatches, read_feature_folder\n"
+        "from singer_zoo.features import chop, n_windows\n"
+        "from singer_zoo.training.distribute import make_strategy\n"
+        "assert make_strategy('default') is None\n"
+        "blocked = ('tensorflow', 'librosa', 'soundfile', 'av', 'faiss', 'keras_tuner')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in blocked))\n")
+    assert out.strip().splitlines()[-1] == "[]"

@@ -10,8 +10,8 @@ from singer_zoo.config import FeatureConfig
 from singer_zoo.data import pipeline
 from singer_zoo.data.manifest import Manifest, Recording, read_manifest
 from singer_zoo.data.pipeline import FeatureSet, encode_labels, load_feature_set
-from singer_zoo.data.tfdata import pair_dataset, window_dataset
 from singer_zoo.data.synthetic import generate_corpus
+from singer_zoo.data.tfdata import pair_dataset, window_dataset
 from singer_zoo.errors import ConfigError
 
 SMALL = FeatureConfig(n_bins=8, window_frames=16, window_hop_frames=4)
@@ -194,3 +194,29 @@ def test_cache_avoids_second_decode(corpus, tmp_path, monkeypatch):
     third, _ = load_feature_set(good, cache_dir=tmp_path / "cache", workers=1)
     assert calls[5:] == [good[2].path]
     assert np.array_equal(third.features[2], first.features[2])
+
+
+def test_batch_sources_are_addressed_by_number_and_match_their_tf_data_view():
+    """Batch i is a function of (seed, i): the numpy source, a fresh source and the tf.data
+    view started at batch i all give the same batch (what a resumed run relies on)."""
+    from singer_zoo.data.batches import PairBatches, WindowBatches
+    from singer_zoo.data.tfdata import source_dataset
+
+    fs = _random_set(frames=(40, 30, 24, 30, 20), singers=("a", "a", "b", "c", "c"))
+    labels = [0, 0, 1, 2, 2]
+    for make in (lambda: WindowBatches(fs, labels, 4, seed=5, repeat=True),
+                 lambda: PairBatches(fs, labels, 4, seed=5)):
+        src = make()
+        stream = list(src.batches(0, 12))  # 12 window batches: more than one pass
+        (x, y) = next(iter(source_dataset(make(), start=7)))
+        (x_np, y_np) = make()[7]
+        assert np.array_equal(y.numpy(), y_np) and np.array_equal(stream[7][1], y_np)
+        for a, b in zip(x if isinstance(x, tuple) else (x,),
+                        x_np if isinstance(x_np, tuple) else (x_np,)):
+            assert np.array_equal(a.numpy(), b)
+    src = WindowBatches(fs, labels, 4, seed=5, repeat=True)
+    assert fs.n_windows == 20  # passes: batches 0-4, 5-9, ... each window once per pass
+    for first in (0, 5):
+        rows = np.concatenate([src.rows(i)[0] for i in range(first, first + 5)])
+        assert sorted(rows) == sorted(fs.window_rows)
+    assert not np.array_equal(src.rows(0)[0], src.rows(5)[0])  # each pass reshuffled

@@ -190,3 +190,48 @@ def test_killed_cli_run_resumes_where_it_stopped(tmp_path):
     third = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert third.returncode == 0 and "already finished" in third.stdout
     assert "Epoch" not in third.stdout
+
+
+def _tiny_run_setup(tmp_path):
+    """A 3-singer generated corpus's features and a tiny CNN config with dropout (seconds)."""
+    from singer_zoo.training import load_split
+
+    corpus = read_manifest(generate_corpus(tmp_path / "corpus", n_singers=3, n_songs=3,
+                                           seconds=4, seed=2))
+    cfg = get_config("t1_cnn_shallow_max").replace(
+        arch={"stem_filters": 4, "stages": ((8,),), "stem_kernel": 3, "kernel": 3,
+              "dense_units": 16, "dense_layers": 1, "dropout": 0.3},
+        features={"window_frames": 32, "window_hop_frames": 16},
+        train={"max_epochs": 6, "validation_every": 2, "steps_per_epoch": 3, "batch_size": 4})
+    train_recs = corpus.filter(song=("song00", "song01"))
+    train_data, val_data, classes, _ = load_split(cfg, train_recs, corpus.filter(song="song02"))
+    return cfg, train_data, val_data, classes
+
+
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Issue 20 point 9: killed right after epoch 3's checkpoint and resumed, the run has the
+    same losses and best weights, bit for bit, as one never interrupted (the input stream
+    continues at batch 3 x steps, not at batch 0)."""
+    from singer_zoo.training import train
+
+    cfg, train_data, val_data, classes = _tiny_run_setup(tmp_path)
+    ref = train(cfg, train_data, val_data, tmp_path / "ref", class_names=classes, verbose=0)
+    save = RunBackup._save_model
+
+    def save_then_die(self):
+        save(self)
+        if self._current_epoch == 3:
+            raise KeyboardInterrupt  # as kill -9 right after the checkpoint
+
+    monkeypatch.setattr(RunBackup, "_save_model", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, train_data, val_data, tmp_path / "run", class_names=classes, verbose=0)
+    monkeypatch.setattr(RunBackup, "_save_model", save)
+    assert _epochs(tmp_path / "run" / "history.csv") == [0, 1, 2]
+    keras.backend.clear_session()
+    resumed = train(cfg, train_data, val_data, tmp_path / "run", class_names=classes, verbose=0)
+    assert (tmp_path / "run" / "history.csv").read_text() == \
+        (tmp_path / "ref" / "history.csv").read_text()
+    a = keras.saving.load_model(ref.best_model_path).get_weights()
+    b = keras.saving.load_model(resumed.best_model_path).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))

@@ -27,5 +27,22 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DAMP_BALANCED_SONGS", "SPLITS", "Manifest", "Recording", "damp_balanced_split",
-           "generate_corpus", "read_damp", "read_manifest", *_LAZY]
+__all__ = [
+    "DAMP_BALANCED_SONGS",
+    "SPLITS",
+    "FeatureSet",
+    "Manifest",
+    "PairBatches",
+    "Recording",
+    "WindowBatches",
+    "cached_features",
+    "damp_balanced_split",
+    "encode_labels",
+    "generate_corpus",
+    "load_feature_set",
+    "pair_dataset",
+    "read_damp",
+    "read_feature_folder",
+    "read_manifest",
+    "window_dataset",
+]

@@ -34,14 +34,20 @@ class BatchSource:
     def __init__(self, feature_set, batch_size: int):
         self.feature_set = feature_set
         self.batch_size = int(batch_size)
-        self._offsets = np.arange(feature_set.config.window_frames, dtype=np.int64)
+        # every window as a strided view (windows start at any row): (rows - w + 1, w, bins);
+        # indexing it copies each window as one contiguous block, 3x faster than indexing
+        # the frame matrix with a (batch, w) array of rows
+        frames, w = feature_set.frames, feature_set.config.window_frames
+        self._windows = np.lib.stride_tricks.as_strided(
+            frames, (len(frames) - w + 1, w, frames.shape[1]),
+            (frames.strides[0], *frames.strides), writeable=False)
 
     def rows(self, i: int) -> tuple:
         raise NotImplementedError
 
     def gather(self, rows) -> np.ndarray:
         """(batch,) first rows -> (batch, window_frames, bins) float32 windows."""
-        return self.feature_set.frames[np.asarray(rows)[:, None] + self._offsets]
+        return self._windows[np.asarray(rows)]
 
     def _check(self, i: int) -> int:
         i = int(i)
@@ -79,12 +85,15 @@ class WindowBatches(BatchSource):
         self._orders = {}  # pass -> window order, the last two passes
 
     def _order(self, p: int) -> np.ndarray:
-        if p not in self._orders:
+        """Window order of pass p (cached: the last passes asked for). Safe from several
+        threads (tf.data's parallel map): the order is a pure function of (seed, p)."""
+        order = self._orders.get(p)
+        if order is None:
             n = self.feature_set.n_windows
-            self._orders = {k: v for k, v in self._orders.items() if k == p - 1}
-            self._orders[p] = np.random.default_rng([self.seed, p]).permutation(n) \
-                if self.shuffle else np.arange(n)
-        return self._orders[p]
+            order = np.random.default_rng([self.seed, p]).permutation(n) if self.shuffle \
+                else np.arange(n)
+            self._orders = {**{k: v for k, v in self._orders.items() if k >= p - 1}, p: order}
+        return order
 
     def rows(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(window rows (batch,) int64, labels (batch,) int32) of batch i."""

@@ -28,15 +28,15 @@ MIN_TEST_PAIR_BATCHES = 20
 def test_contrastive_loss(model, feature_set, singer_labels, cfg: ZooConfig) -> float:
     """Mean contrastive loss (eq. 5) of the siamese `model` over fixed test pairs: as many
     batches as the test windows fill, at least MIN_TEST_PAIR_BATCHES, seeded."""
-    from singer_zoo.data import pair_dataset
+    from singer_zoo.data import PairBatches
 
     t = cfg.train
     n_batches = max(MIN_TEST_PAIR_BATCHES, feature_set.n_windows // t.batch_size)
     losses = []
-    for (x1, x2), y in pair_dataset(feature_set, singer_labels, t.batch_size,
-                                    seed=t.seed + 1).take(n_batches):
+    for (x1, x2), y in PairBatches(feature_set, singer_labels, t.batch_size,
+                                   seed=t.seed + 1).batches(0, n_batches):
         d = np.asarray(model([x1, x2], training=False), np.float64)  # (batch,)
-        y = y.numpy().astype(np.float64)
+        y = y.astype(np.float64)
         losses.append(0.5 * y * d + 0.5 * (1 - y) * np.maximum(0.0, t.margin - d))
     return float(np.mean(np.concatenate(losses)))
 

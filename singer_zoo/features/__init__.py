@@ -27,4 +27,17 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "FRONTENDS",
+    "CQTSpectrogram",
+    "FrameWindows",
+    "MelSpectrogram",
+    "build_frontend",
+    "chop",
+    "extract_features",
+    "extract_windows",
+    "handcrafted_features",
+    "n_windows",
+    "power_to_db",
+    "power_to_db_np",
+]

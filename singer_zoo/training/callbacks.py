@@ -6,7 +6,8 @@
   (`new < best * (1 - min_improvement)`; the paper's "at least 99.5 % improvement").
 - `RunBackup`: Keras' `BackupAndRestore` (weights, optimizer state and epoch every epoch)
   that also saves and restores the early-stopping state (best value, best epoch, wait,
-  best weights) and the training time, which `BackupAndRestore` alone does not keep;
+  best weights), the random-seed states (dropout masks) and the training time, which
+  `BackupAndRestore` alone does not keep;
   trims `history.csv` back to the restored epoch so a resumed run continues the log
   without duplicate rows; and survives a kill in the middle of writing a checkpoint.
 """
@@ -75,6 +76,15 @@ def _save_npz(path: Path, arrays) -> None:
 def _load_npz(path: Path) -> list:
     with np.load(path) as data:
         return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def seed_states(model) -> list:
+    """The model's random-seed variables (its layers' SeedGenerator states, e.g. dropout's):
+    `variables` less `weights`. A checkpoint of weights alone would restart them at their
+    initial value, so a resumed run would draw other dropout masks than the uninterrupted
+    one."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def trim_csv(path: Path, first_epoch: int) -> None:
@@ -178,6 +188,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         if state is None:
             return
         self._seconds_before = state["train_seconds"]
+        for var, value in zip(seed_states(self.model), state.get("seeds", [])):
+            var.assign(np.asarray(value, dtype=var.dtype))
         es, es_state = self.early_stopping, state["early_stopping"]
         if es is None or es_state is None:
             return
@@ -197,7 +209,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             best = self._best_path(es_state["best_epoch"])
             if not best.exists() or es_state["best_epoch"] == self._current_epoch - 1:
                 _save_npz(best, es.best_weights)
-        states[str(self._current_epoch)] = {"early_stopping": es_state,
+        seeds = [np.asarray(keras.ops.convert_to_numpy(v)).tolist()
+                 for v in seed_states(self.model)]
+        states[str(self._current_epoch)] = {"early_stopping": es_state, "seeds": seeds,
                                             "train_seconds": self.train_seconds}
         states = dict(sorted(states.items(), key=lambda kv: int(kv[0]))[-2:])
         tmp = self._state_path.with_suffix(".tmp")

@@ -8,8 +8,8 @@ labels, and the input streams of either task (paper sections 3.4, 3.5).
   validation windows; siamese -> endless 1:1 same/different pairs and a FIXED set of
   validation pairs (the seed's first batches), so validation losses of different epochs are
   comparable. Batch i of a stream is a function of (seed, i) alone.
-- `make_datasets`: those sources as what `fit` takes on the active backend, the training
-  stream starting at epoch `start_epoch`'s first batch (a resumed run continues there): tf.data on
+- `fit_inputs` / `make_datasets`: those sources as what `fit` takes on the active backend,
+  the training stream starting at a given batch (a resumed run continues there): tf.data on
   TensorFlow (tf.distribute needs it), a `SourceView` (keras.utils.PyDataset) elsewhere.
 """
 from __future__ import annotations
@@ -128,19 +128,22 @@ def make_sources(cfg: ZooConfig, train: TrainData, val: TrainData, batch_size: i
     return train_src, val_src, steps, val_steps
 
 
+def fit_inputs(train_src, val_src, start: int = 0):
+    """(training stream from batch `start`, validation data) as `fit` takes them on the
+    active backend: tf.data on TensorFlow, `SourceView`s elsewhere."""
+    if keras.backend.backend() != "tensorflow":
+        return SourceView(train_src, start), SourceView(val_src, 0, val_src.n_batches)
+    from singer_zoo.data.tfdata import source_dataset
+
+    return _sharded(source_dataset(train_src, start)), _sharded(source_dataset(val_src))
+
+
 def make_datasets(cfg: ZooConfig, train: TrainData, val: TrainData, batch_size: int,
                   start_epoch: int = 0):
     """(train stream from epoch `start_epoch`'s first batch, validation data, steps per
-    epoch, validation steps) as `fit` takes them on the active backend; see the module doc."""
+    epoch, validation steps): `make_sources` through `fit_inputs`."""
     train_src, val_src, steps, val_steps = make_sources(cfg, train, val, batch_size)
-    start = start_epoch * steps
-    if keras.backend.backend() != "tensorflow":
-        return SourceView(train_src, start), SourceView(val_src, 0, val_steps), steps, \
-            val_steps
-    from singer_zoo.data.tfdata import source_dataset
-
-    return (_sharded(source_dataset(train_src, start)), _sharded(source_dataset(val_src)),
-            steps, val_steps)
+    return (*fit_inputs(train_src, val_src, start_epoch * steps), steps, val_steps)
 
 
 def _sharded(ds):

@@ -44,7 +44,7 @@ from singer_zoo.training.distribute import (
     worker_dir,
     xla_supported,
 )
-from singer_zoo.training.inputs import TrainData, make_datasets, make_sources
+from singer_zoo.training.inputs import TrainData, fit_inputs, make_sources
 from singer_zoo.training.precise_bn import recompute_bn_statistics
 
 ARTEFACTS = ("config.yaml", "run.json", "backup", "logs", "history.csv", "best.keras",
@@ -216,19 +216,19 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
                            history_csv=run_dir / "history.csv")
         backup.set_model(model)
         epoch = backup.restore()  # before the inputs: the stream resumes where it stopped
-        train_ds, val_ds, steps, val_steps = make_datasets(cfg, train_data, val_data, batch,
-                                                           start_epoch=epoch)
+        # train_src[i] is training batch i as numpy (e.g. for a statistics pass)
+        train_src, val_src, steps, val_steps = make_sources(cfg, train_data, val_data, batch)
+        train_ds, val_ds = fit_inputs(train_src, val_src, start=epoch * steps)
         callbacks = [es, csv_logger]
         if chief and keras.backend.backend() == "tensorflow":
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
-        callbacks.append(backup)  # last: it trims history.csv after CSVLogger opened it
+        callbacks.append(backup)  # last: it saves the state the others updated this epoch
         model.fit(train_ds, epochs=t.max_epochs, steps_per_epoch=steps, shuffle=False,
                   initial_epoch=epoch, validation_data=val_ds, validation_steps=val_steps,
                   validation_freq=validation_epochs(t.validation_every, t.max_epochs),
                   callbacks=callbacks, verbose=verbose)
     if chief:
         n = t.precise_bn_batches
-        train_src = make_sources(cfg, train_data, val_data, batch)[0]
         bn = recompute_bn_statistics(model.embedder if t.task == "siamese" else model,
                                      _bn_batches(train_src, t.task, n), n) if n else 0
         metrics = _finish(model, run_dir, es, backup, cfg, bn)
