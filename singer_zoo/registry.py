@@ -16,7 +16,7 @@ from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.resources import MissingPackageData, configs_dir
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_all(folder: str) -> dict[str, ZooConfig]:
     configs = {}
     for path in sorted(Path(folder).glob("*.yaml")):
