@@ -67,3 +67,22 @@ def test_native_log_lines_only_with_verbose(verbose):
     assert "our own warning" in res.stderr
     lines = native.findall(res.stderr)
     assert (len(lines) >= 2) if verbose else lines == [], res.stderr
+
+
+def test_the_library_never_imports_the_cli():
+    """Only singer_zoo.cli imports singer_zoo.cli (the tuner once imported `cli.train`)."""
+    import ast
+    from pathlib import Path
+
+    import singer_zoo
+
+    root = Path(singer_zoo.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.relative_to(root).parts[0] == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("singer_zoo.cli")]
+    assert offenders == []

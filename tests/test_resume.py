@@ -95,7 +95,8 @@ def test_early_stopping_state_survives_resume(tmp_path):
         cb.set_model(model)
     es.on_train_begin()
     backup.on_train_begin()
-    assert es.state() == saved["early_stopping"]
+    backup.on_epoch_begin(4)  # fit resumes at the restored epoch; the state is set there
+    assert backup.initial_epoch == 4 and es.state() == saved["early_stopping"]
     assert backup.train_seconds >= saved["train_seconds"]
     best_file = tmp_path / "backup" / f"best_epoch{saved['early_stopping']['best_epoch']}.npz"
     assert best_file.exists()
@@ -106,17 +107,17 @@ def test_a_checkpoint_damaged_by_a_kill_falls_back_or_starts_over(tmp_path, capl
     with pytest.raises(KeyboardInterrupt):
         _fit(tmp_path, 8, interrupt_at=5)
     backup = tmp_path / "backup"
-    # killed while writing epoch 5's metadata: the previous checkpoint (epoch 4) is used
+    # Keras' metadata JSON truncated by a kill: the last complete snapshot (epoch 5) is used
     (backup / "training_metadata.json").write_text('{"epoch": 5, "ba')
     _, es, cb = _fit(tmp_path, 8)
-    assert cb.initial_epoch == 4 and _epochs(tmp_path / "history.csv") == list(range(8))
+    assert cb.initial_epoch == 5 and _epochs(tmp_path / "history.csv") == list(range(8))
     # killed during the very first save: no usable checkpoint, the run starts over
     shutil.rmtree(backup)
     (tmp_path / "history.csv").unlink()
     with pytest.raises(KeyboardInterrupt):
         _fit(tmp_path, 8, interrupt_at=1)
     (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-    assert not (backup / "latest.weights.h5.bkp").exists()
+    shutil.rmtree(backup / "complete")  # the snapshot is taken after the first save
     with caplog.at_level("WARNING"):
         _, _, cb = _fit(tmp_path, 3)
     assert cb.initial_epoch == 0 and "starting the run over" in caplog.text

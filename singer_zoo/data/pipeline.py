@@ -190,12 +190,10 @@ def _gatherer(fs: FeatureSet):
     """A graph function: first rows (batch,) -> windows (batch, window_frames, bins), cut
     from the frame matrix (no Python, runs in parallel)."""
     frames = fs.frames_tensor()  # (total frames, bins)
-    offsets = tf.range(fs.config.window_frames, dtype=tf.int64)
 
     @tf.autograph.experimental.do_not_convert
     def gather(rows):
-        idx = tf.expand_dims(rows, 1) + tf.expand_dims(offsets, 0)  # (batch, window_frames)
-        return tf.gather(frames, idx)  # (batch, window_frames, bins)
+        return feats.gather_windows(frames, rows, fs.config.window_frames)  # (batch, w, bins)
 
     return gather
 

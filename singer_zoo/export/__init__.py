@@ -140,13 +140,31 @@ def replace_folder(staging: Path, out: Path) -> None:
 def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_audio=None,
            config=None, name: str | None = None, card_extra: dict | None = None
            ) -> ExportResult:
-    """Export `source` (run folder or .keras file) to the folder `out`; see the module doc.
+    """Export `source` to the folder `out`, every file checked against Keras; see the
+    module doc.
 
-    `representative`: waveforms (22050 Hz) used to calibrate full-int8; `check_audio`: an
-    audio file or a 22050 Hz waveform for the equality checks (default: a synthetic
-    performance), named in the card's `check_audio`; `card_extra`: more top-level card
-    entries (training data, licences, held-out results), which may not replace the entries
-    export writes itself (`card.RESERVED`).
+    Args:
+        source: a run folder, an exported/published folder, or a .keras file.
+        out: the export folder (replaced atomically if it holds a previous export).
+        tflite_modes: TFLite files to write: "float32", "int8", "full-int8".
+        representative: waveforms (22050 Hz) that calibrate full-int8.
+        check_audio: an audio file or 22050 Hz waveform for the equality checks (default:
+            a synthetic performance), named in the card's `check_audio`.
+        config: the ZooConfig (or YAML path) of a .keras file without config.yaml.
+        name: the model's name in the card (default: the config's).
+        card_extra: more top-level card entries (training data, licences, held-out
+            results); they may not replace the entries export writes (`card.RESERVED`).
+
+    Returns:
+        `ExportResult(path, card)`.
+
+    Raises:
+        ConfigError: bad source or target. ExportCheckError: a file misses its tolerance.
+
+    Example:
+        >>> res = export("runs/r1", "exported/my_model", ("float32", "int8"))
+        >>> res.card["checks"]["savedmodel"]["max_abs_error_vs_keras"] < SAVEDMODEL_TOL
+        True
     """
     card_extra = dict(card_extra or {})
     clash = sorted(set(card_extra) & card_mod.RESERVED)

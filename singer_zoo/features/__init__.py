@@ -14,7 +14,7 @@ from singer_zoo.features.db import power_to_db, power_to_db_np
 from singer_zoo.features.extract import extract_features, extract_windows
 from singer_zoo.features.mel import MelSpectrogram
 from singer_zoo.features.registry import FRONTENDS, build_frontend
-from singer_zoo.features.windows import FrameWindows, chop, n_windows
+from singer_zoo.features.windows import FrameWindows, chop, gather_windows, n_windows
 
 
 def __getattr__(name):
@@ -26,5 +26,5 @@ def __getattr__(name):
 
 
 __all__ = ["CQTSpectrogram", "FRONTENDS", "FrameWindows", "MelSpectrogram", "build_frontend",
-           "chop", "extract_features", "extract_windows", "handcrafted_features",
+           "chop", "extract_features", "extract_windows", "gather_windows", "handcrafted_features",
            "n_windows", "power_to_db", "power_to_db_np"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from singer_zoo.config import ArchConfig, ZooConfig
+from singer_zoo.config import ArchConfig, ZooConfig, bottleneck_width
 from singer_zoo.registry import all_configs, list_models
 
 # Table 1's baseline row (SVM on handcrafted features; no network, so no zoo config).
@@ -57,7 +57,7 @@ def conv_params(arch: ArchConfig) -> tuple[int, int]:
         if arch.block == "vanilla":
             total += _conv(ch, width, arch.kernel) + _conv(width, width, arch.kernel)
         else:
-            b = int(round(width * arch.bottleneck_ratio))
+            b = bottleneck_width(width, arch.bottleneck_ratio)
             total += (_conv(ch, b, 1) + _conv(b, b, arch.kernel, arch.cardinality)
                       + _conv(b, width, 1) + (_conv(ch, width, 1) if ch != width else 0))
         ch = width

@@ -26,6 +26,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 RUN_STATE = "run_state.json"
+SNAPSHOT = "complete"  # RunBackup's copy of the last complete Keras checkpoint
 
 
 class PaperEarlyStopping(keras.callbacks.EarlyStopping):
@@ -94,55 +95,71 @@ def trim_csv(path: Path, first_epoch: int) -> None:
 
 
 class RunBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` in `backup_dir` that also persists `early_stopping`'s state.
+    """`BackupAndRestore` in `backup_dir` that also persists `early_stopping`'s state and
+    survives a kill during any write, through public callback hooks only.
 
-    The early-stopping state is stored for the last two saved epochs (keyed by epoch), so
-    whichever epoch Keras restores (it falls back to the previous backup if the latest is
-    damaged, and a kill can land between the two writes) the matching state is used.
-    Must come after `early_stopping` and `csv_logger` in the callback list.
-    The checkpoint is kept at the end of training (the trainer deletes it once the run's
+    Each epoch end, before Keras writes its checkpoint, the early-stopping state and the
+    training time are stored for that epoch (`run_state.json`, the last two epochs, keyed
+    by epoch, atomically replaced), so whichever epoch is restored finds its state. After
+    Keras' checkpoint is written, its files (opaque to us) are copied as a complete
+    snapshot into `backup_dir/complete/` (a temporary folder renamed into place). If
+    Keras cannot restore its latest files (a kill while writing weights or the metadata
+    JSON), the snapshot is put back and restored; with no usable checkpoint at all (killed
+    during the very first save) the run starts over. The epoch the run resumes at is the
+    first `on_epoch_begin`'s; history.csv is trimmed to it and the early-stopping state set
+    there. Must come after `early_stopping` and `csv_logger` in the callback list. The
+    checkpoint is kept at the end of training (the trainer deletes it once the run's
     results are written), so a kill during the final writes loses nothing.
     """
 
     def __init__(self, backup_dir, early_stopping: PaperEarlyStopping | None = None,
-                 history_csv: Path | None = None, save_freq="epoch"):
-        super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True,
+                 history_csv: Path | None = None):
+        super().__init__(backup_dir, save_freq="epoch", double_checkpoint=False,
                          delete_checkpoint=False)
         self.early_stopping = early_stopping
         self.history_csv = Path(history_csv) if history_csv else None
-        self.initial_epoch = 0
+        self.initial_epoch = None  # set by the first on_epoch_begin
         self._seconds_before = 0.0
         self._session_start = time.monotonic()
 
     @property
+    def _dir(self) -> Path:
+        return Path(self.backup_dir)
+
+    @property
     def _state_path(self) -> Path:
-        return Path(self.backup_dir) / RUN_STATE
+        return self._dir / RUN_STATE
+
+    @property
+    def _snapshot(self) -> Path:
+        return self._dir / SNAPSHOT
 
     def _best_path(self, best_epoch: int) -> Path:
-        return Path(self.backup_dir) / f"best_epoch{best_epoch}.npz"
+        return self._dir / f"best_epoch{best_epoch}.npz"
+
+    def _keras_files(self, folder: Path) -> list[Path]:
+        ours = (Path(RUN_STATE).stem, "best_epoch")  # run_state.json / .tmp, best_epoch*.npz
+        return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(ours)
+                ] if folder.is_dir() else []
 
     @property
     def train_seconds(self) -> float:
         """Training wall time over all sessions of the run (restored on resume)."""
         return self._seconds_before + (time.monotonic() - self._session_start)
 
-    def _restore(self, logs) -> None:
-        """Keras' restore, made safe against a kill while a checkpoint was being written.
-
-        Keras falls back to the previous checkpoint only on an unreadable weights file
-        (OSError); a truncated metadata JSON (ValueError) gets the same fallback here, and
-        with no usable checkpoint at all (killed during the very first save) the run
-        starts over.
-        """
+    def on_train_begin(self, logs=None):
+        self.initial_epoch = None
+        self._session_start = time.monotonic()
         try:
             super().on_train_begin(logs)  # restores weights, optimizer and the epoch
             return
         except (OSError, ValueError) as e:
             problem = e
-        previous = (self._prev_weights_path, self._prev_training_metadata_path)
-        if all(os.path.exists(p) for p in previous):
-            shutil.copy(self._prev_weights_path, self._weights_path)
-            shutil.copy(self._prev_training_metadata_path, self._training_metadata_path)
+        if self._keras_files(self._snapshot):
+            for p in self._keras_files(self._dir):
+                p.unlink()
+            for p in self._keras_files(self._snapshot):
+                shutil.copy(p, self._dir / p.name)
             try:
                 super().on_train_begin(logs)
                 return
@@ -152,16 +169,17 @@ class RunBackup(keras.callbacks.BackupAndRestore):
                     self.backup_dir, problem)
         shutil.rmtree(self.backup_dir, ignore_errors=True)
 
-    def on_train_begin(self, logs=None):
-        self._restore(logs)
-        self._session_start = time.monotonic()
-        self.initial_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        if self.initial_epoch is not None:
+            return
+        self.initial_epoch = epoch  # the epoch fit resumes at
         if self.history_csv is not None:
-            trim_csv(self.history_csv, self.initial_epoch)
+            trim_csv(self.history_csv, epoch)
         if not self._state_path.exists():
             return
         states = json.loads(self._state_path.read_text(encoding="utf-8"))
-        state = states.get(str(self.initial_epoch))
+        state = states.get(str(epoch))
         if state is None:
             return
         self._seconds_before = state["train_seconds"]
@@ -173,8 +191,23 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             weights = _load_npz(self._best_path(es_state["best_epoch"]))
         es.set_state(es_state, weights)
 
-    def _save_model(self):
-        Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+    def on_epoch_end(self, epoch, logs=None):
+        self._save_state(epoch + 1)  # before Keras' checkpoint of epoch + 1
+        super().on_epoch_end(epoch, logs)
+        staging = self._dir / f".{SNAPSHOT}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        for p in self._keras_files(self._dir):
+            shutil.copy(p, staging / p.name)
+        old = self._dir / f".{SNAPSHOT}.old"
+        if self._snapshot.exists():
+            os.replace(self._snapshot, old)
+        os.replace(staging, self._snapshot)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _save_state(self, epoch: int) -> None:
+        """Store the early-stopping state and training time of the checkpoint of `epoch`."""
+        self._dir.mkdir(parents=True, exist_ok=True)
         states = {}
         if self._state_path.exists():
             states = json.loads(self._state_path.read_text(encoding="utf-8"))
@@ -182,17 +215,15 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         es_state = es.state() if es is not None else None
         if es_state is not None and es_state["best"] is not None and es.best_weights is not None:
             best = self._best_path(es_state["best_epoch"])
-            if not best.exists() or es_state["best_epoch"] == self._current_epoch - 1:
+            if not best.exists() or es_state["best_epoch"] == epoch - 1:
                 _save_npz(best, es.best_weights)
-        states[str(self._current_epoch)] = {"early_stopping": es_state,
-                                            "train_seconds": self.train_seconds}
+        states[str(epoch)] = {"early_stopping": es_state, "train_seconds": self.train_seconds}
         states = dict(sorted(states.items(), key=lambda kv: int(kv[0]))[-2:])
         tmp = self._state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(states), encoding="utf-8")
         os.replace(tmp, self._state_path)
         used = {self._best_path(s["early_stopping"]["best_epoch"]).name
                 for s in states.values() if s["early_stopping"] is not None}
-        for old in Path(self.backup_dir).glob("best_epoch*.npz"):
+        for old in self._dir.glob("best_epoch*.npz"):
             if old.name not in used:
                 old.unlink()
-        super()._save_model()

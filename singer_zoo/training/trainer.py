@@ -16,7 +16,6 @@ when `metrics.json` says the run is done, returns its result without training.
 """
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from dataclasses import dataclass
@@ -111,22 +110,12 @@ def validation_epochs(every: int, max_epochs: int) -> list[int]:
     return sorted(set(range(every, max_epochs + 1, every)) | {max_epochs})
 
 
-def read_history(path: Path) -> dict[str, list]:
-    """history.csv as {column: values} (NaN where a column was not logged: 'NA')."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    cols = rows[0].keys() if rows else []
-    return {c: [int(r[c]) if c == "epoch" else
-                (float("nan") if r[c] in ("NA", "") else float(r[c])) for r in rows]
-            for c in cols}
-
-
 def _finish(model, run_dir: Path, es: PaperEarlyStopping, backup: RunBackup,
             cfg: ZooConfig) -> dict:
     """Write best.keras, loss.png and metrics.json (chief only)."""
-    from singer_zoo.evaluation.plots import plot_loss_curves
+    from singer_zoo.evaluation.plots import plot_loss_curves, read_history_csv
 
-    hist = read_history(run_dir / "history.csv")
+    hist = read_history_csv(run_dir / "history.csv")
     model.save(run_dir / "best.keras")
     plot_loss_curves(run_dir / "history.csv", run_dir / "loss.png",
                      title=f"{cfg.name} ({cfg.train.task})")
@@ -199,8 +188,10 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
     if chief:
         metrics = _finish(model, run_dir, es, backup, cfg)
     else:
-        metrics = {"finished": True, "epochs_run": len(read_history(run_dir / "history.csv")
-                                                         .get("epoch", []))}
+        from singer_zoo.evaluation.plots import read_history_csv
+
+        metrics = {"finished": True, "epochs_run": len(read_history_csv(
+            run_dir / "history.csv").get("epoch", []))}
         (run_dir / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return TrainResult(out_dir, metrics)
