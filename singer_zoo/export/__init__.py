@@ -8,6 +8,7 @@ model file (with a config.yaml or metadata.json beside it, or `config=`), and wr
     out/saved_model/        signatures embed_waveform, embed_clip, embed_windows
     out/embedder.keras      the single-tower Keras embedder (for fine-tuning)
     out/model_<mode>.tflite one per TFLite mode (float32, int8, full-int8)
+    out/model.onnx          with onnx=True: windows -> embeddings (export/onnx.py)
     out/metadata.json       the model card, with the sha256 of every file above
 
 Every file is reloaded and checked against the Keras model on audio before the folder is
@@ -31,9 +32,11 @@ from singer_zoo.audio import load_audio
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.export import card as card_mod
+from singer_zoo.export import onnx as onnx_mod
 from singer_zoo.export import tflite
 from singer_zoo.export.savedmodel import (EmbeddingGraph, check_savedmodel, embedder_of,
                                           keras_reference)
+from singer_zoo.features import extract_windows
 
 SAVEDMODEL_TOL = 1e-4  # max |SavedModel - Keras| per embedding value
 TFLITE_TOL = 1e-3  # max |TFLite float32 - Keras|
@@ -138,8 +141,8 @@ def replace_folder(staging: Path, out: Path) -> None:
 
 
 def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_audio=None,
-           config=None, name: str | None = None, card_extra: dict | None = None
-           ) -> ExportResult:
+           config=None, name: str | None = None, card_extra: dict | None = None,
+           onnx: bool = False) -> ExportResult:
     """Export `source` to the folder `out`, every file checked against Keras; see the
     module doc.
 
@@ -154,6 +157,8 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         name: the model's name in the card (default: the config's).
         card_extra: more top-level card entries (training data, licences, held-out
             results); they may not replace the entries export writes (`card.RESERVED`).
+        onnx: also write model.onnx (windows -> embeddings; needs the `onnx` extra),
+            checked with onnxruntime against Keras within SAVEDMODEL_TOL.
 
     Returns:
         `ExportResult(path, card)`.
@@ -194,6 +199,14 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         checks = {"savedmodel": {"max_abs_error_vs_keras": check_savedmodel(
             staging / "saved_model", keras_reference(embedder, cfg, wave), wave,
             SAVEDMODEL_TOL), "tolerance": SAVEDMODEL_TOL}}
+        if onnx:
+            f = cfg.features
+            onnx_mod.write(embedder, staging / onnx_mod.ONNX_FILE, f.window_frames, f.n_bins)
+            windows = extract_windows(wave, f)
+            checks["onnx"] = {"max_abs_error_vs_keras": onnx_mod.check(
+                staging / onnx_mod.ONNX_FILE, windows,
+                embedder.predict(windows, verbose=0, batch_size=32), SAVEDMODEL_TOL),
+                "tolerance": SAVEDMODEL_TOL}
         clips = tflite.clips_of(wave, clip_samples)[:2]
         refs = [keras_reference(embedder, cfg, c).mean(0) for c in clips]
         calib = [c for y in representative for c in tflite.clips_of(y, clip_samples)]
@@ -211,7 +224,8 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
             "frontend": {**cfg.features.to_dict(), "clip_samples": clip_samples,
                          "window_seconds": cfg.features.window_seconds},
             "embedding_dim": cfg.arch.embedding_dim,
-            "tflite": {m: f"model_{m}.tflite" for m in modes}, **info, "checks": checks,
+            "tflite": {m: f"model_{m}.tflite" for m in modes},
+            "onnx": onnx_mod.ONNX_FILE if onnx else None, **info, "checks": checks,
             "check_audio": check_name, **card_extra})
         replace_folder(staging, out)
     finally:

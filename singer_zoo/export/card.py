@@ -21,7 +21,7 @@ CARD = "metadata.json"
 FORMAT = 1
 # entries export writes itself (callers may add others: training data, licences, results)
 RESERVED = frozenset({"format", "name", "source", "config", "frontend", "embedding_dim",
-                      "tflite", "training", "metrics", "checks", "check_audio", "versions",
+                      "tflite", "onnx", "training", "metrics", "checks", "check_audio", "versions",
                       "created", "files"})
 ORIGIN = "origin"  # a published card's URL of its embedder.keras (singer_zoo.pretrained)
 
