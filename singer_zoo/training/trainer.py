@@ -110,6 +110,19 @@ def validation_epochs(every: int, max_epochs: int) -> list[int]:
     return sorted(set(range(every, max_epochs + 1, every)) | {max_epochs})
 
 
+def fit(model, cfg: ZooConfig, datasets, *, epochs: int, callbacks, verbose: int,
+        initial_epoch: int = 0):
+    """The fit recipe of a zoo model, for `train` and the tuner: `datasets` as
+    `make_datasets` returns them, validation on `validation_epochs`, no Keras shuffling
+    (the pipeline shuffles). Returns Keras' History."""
+    train_ds, val_ds, steps, val_steps = datasets
+    return model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
+                     steps_per_epoch=steps, shuffle=False, validation_data=val_ds,
+                     validation_steps=val_steps,
+                     validation_freq=validation_epochs(cfg.train.validation_every, epochs),
+                     callbacks=list(callbacks), verbose=verbose)
+
+
 def _finish(model, run_dir: Path, es: PaperEarlyStopping, backup: RunBackup,
             cfg: ZooConfig) -> dict:
     """Write best.keras, loss.png and metrics.json (chief only)."""
@@ -167,7 +180,7 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
 
     keras.utils.set_random_seed(cfg.train.seed)
     batch = global_batch_size(cfg.train.batch_size, strategy)
-    train_ds, val_ds, steps, val_steps = make_datasets(cfg, train_data, val_data, batch)
+    datasets = make_datasets(cfg, train_data, val_data, batch)
     strategy = strategy or tf.distribute.get_strategy()
     with precision_policy(mixed_precision), strategy.scope():
         model = compile_model(cfg, len(class_names))
@@ -181,10 +194,7 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
     callbacks.append(backup)  # last: it trims history.csv after CSVLogger opened it
-    model.fit(train_ds, epochs=t.max_epochs, steps_per_epoch=steps, shuffle=False,
-              validation_data=val_ds, validation_steps=val_steps,
-              validation_freq=validation_epochs(t.validation_every, t.max_epochs),
-              callbacks=callbacks, verbose=verbose)
+    fit(model, cfg, datasets, epochs=t.max_epochs, callbacks=callbacks, verbose=verbose)
     if chief:
         metrics = _finish(model, run_dir, es, backup, cfg)
     else:
