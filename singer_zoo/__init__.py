@@ -11,10 +11,21 @@ __version__ = "0.1.0"
 
 
 def build_model(name, num_singers: int = 46, **kwargs):
-    """Build the Keras model of a zoo row by name (see `list_models()`).
+    """Build the Keras model of a zoo row (untrained).
 
-    Classifier rows return a softmax classifier; embedder rows the siamese training model,
-    whose single-tower embedder is `model.embedder`.
+    Args:
+        name: a zoo row (`list_models()`) or a YAML config path.
+        num_singers: classes of a classifier row's softmax (ignored by embedder rows).
+        **kwargs: passed to `singer_zoo.models.build_from_config` (e.g. `n_frames`).
+
+    Returns:
+        Classifier rows: a softmax classifier over (batch, 256, n_bins) windows. Embedder
+        rows: the siamese training model, whose single-tower embedder is `model.embedder`.
+
+    Example:
+        >>> model = singer_zoo.build_model("t1_cnn_shallow_max", num_singers=46)
+        >>> model.output_shape
+        (None, 46)
     """
     from singer_zoo.models.registry import build_from_config
 
@@ -22,7 +33,20 @@ def build_model(name, num_singers: int = 46, **kwargs):
 
 
 def load(name_or_path):
-    """The exported model `name_or_path` as an `Embedder` (see `singer_zoo.inference`)."""
+    """The exported model `name_or_path` as an `Embedder` (see `singer_zoo.inference.load`).
+
+    Args:
+        name_or_path: a shipped embedder's name (`singer-zoo pretrained list`; its
+            SavedModel is built into the user cache on first use) or an exported folder.
+
+    Returns:
+        An `Embedder`: `embed(path_or_waveform) -> (16,)`, `embed_many`, `similarity`.
+
+    Example:
+        >>> emb = singer_zoo.load("mobile_resnext_attention")
+        >>> emb.embed("song.m4a").shape
+        (16,)
+    """
     from singer_zoo.inference import load as _load
 
     return _load(name_or_path)

@@ -48,6 +48,18 @@ def _reject_unknown(cls, data: dict) -> None:
     _check(not unknown, cls.__name__, f"unknown field(s) {unknown}; valid: {sorted(names)}")
 
 
+def bottleneck_width(width: int, ratio: float) -> int:
+    """Channels of a ResNeXt block's grouped conv: the block's width x bottleneck ratio
+    (`ArchConfig` checks on creation that the cardinality divides it)."""
+    return int(round(width * ratio))
+
+
+def given(**values) -> dict:
+    """The values that are not None: the overrides of a section, None meaning "keep the
+    config's value" (unset CLI options, unset `Budget` fields, trial budgets)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 class _Section:
     """dict round trip of a config section (a frozen dataclass); YAML holds these dicts."""
 
@@ -158,7 +170,7 @@ class ArchConfig(_Section):
         _check(0 < self.bottleneck_ratio <= 4, c, "bottleneck_ratio must be in (0, 4]")
         if self.block == "resnext":
             for w in (x for s in stages for x in s):
-                width = int(round(w * self.bottleneck_ratio))
+                width = bottleneck_width(w, self.bottleneck_ratio)
                 _check(width % self.cardinality == 0, c,
                        f"bottleneck width {width} (block {w} x {self.bottleneck_ratio}) "
                        f"is not divisible by cardinality {self.cardinality}")
@@ -226,6 +238,17 @@ class ZooConfig:
         _choice(c, "table", self.table, ("table1", "table2", "beyond"))
         for f, t in (("features", FeatureConfig), ("arch", ArchConfig), ("train", TrainConfig)):
             _check(isinstance(getattr(self, f), t), c, f"{f} must be a {t.__name__}")
+
+    def with_train(self, **values) -> "ZooConfig":
+        """Copy with train-section fields overridden, None meaning "keep this config's
+        value" (the CLI's unset options, `Budget`'s unset fields, a trial budget).
+
+        Example:
+            >>> cfg.with_train(max_epochs=5, patience=None).train.max_epochs
+            5
+        """
+        overrides = given(**values)
+        return self.replace(train=overrides) if overrides else self
 
     def replace(self, **sections) -> "ZooConfig":
         """Copy with some sections' fields overridden: replace(train={"max_epochs": 5})."""

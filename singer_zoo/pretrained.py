@@ -101,8 +101,9 @@ def build(name: str, force: bool = False) -> Path:
             log.warning("rebuilding %s: the cached export failed its check (%s)", name, e)
     modes = tuple(m for m in card.get("tflite", {}) if m in REBUILT_MODES)
     log.warning("building the SavedModel/TFLite files of %s into %s (once)", name, out)
-    export(keras_path.parent, out, modes, name=card["name"],  # folder: keras + card
-           card_extra={REBUILT_FROM: {"sha256": digest, "shipped": f"singer_zoo/shipped/{name}"}})
+    rebuilt = {REBUILT_FROM: {"sha256": digest, "shipped": f"singer_zoo/shipped/{name}"}}
+    export(keras_path.parent, out, modes, name=card["name"], onnx=bool(card.get("onnx")),
+           card_extra=rebuilt)
     return out
 
 

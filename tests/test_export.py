@@ -3,6 +3,7 @@
 A tiny siamese model with random weights is saved as a run folder and exported once per
 module; equality with the Keras model is what is checked, so training is not needed."""
 import json
+import sys
 
 import keras
 import numpy as np
@@ -13,7 +14,8 @@ from singer_zoo import get_config
 from singer_zoo.cli import main
 from singer_zoo.data.synthetic import render, singer_params, song_params
 from singer_zoo.errors import ConfigError, ExportCheckError
-from singer_zoo.export import MIN_COSINE, SAVEDMODEL_TOL, TFLITE_TOL, card, export, tflite
+from singer_zoo.export import (MIN_COSINE, SAVEDMODEL_TOL, TFLITE_TOL, card, export, onnx,
+                               tflite)
 from singer_zoo.export.savedmodel import SIGNATURES, keras_reference
 from singer_zoo.features import MelSpectrogram
 from singer_zoo.models import build_from_config
@@ -44,7 +46,8 @@ def make_run(folder, task="siamese"):
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     cfg, model = make_run(root / "run")
-    res = export(root / "run", root / "out", ("float32", "int8"), check_audio=voice(8.0))
+    res = export(root / "run", root / "out", ("float32", "int8"), check_audio=voice(8.0),
+                 onnx=True)
     return cfg, model.embedder, res
 
 
@@ -80,6 +83,21 @@ def test_savedmodel_signatures_match_keras(exported):
     windows = np.random.default_rng(0).uniform(0, 60, (3, 256, 96)).astype(np.float32)
     np.testing.assert_allclose(served.embed_windows(tf.constant(windows))["embeddings"],
                                embedder(windows), atol=SAVEDMODEL_TOL)
+
+
+def test_onnx_matches_keras(exported, monkeypatch):
+    """model.onnx (windows -> embeddings) is listed, checked at export, and gives the Keras
+    embedder's values with onnxruntime; without the extra, export says what to install."""
+    _, embedder, res = exported
+    c = card.verify(res.path)
+    assert c["onnx"] == "model.onnx" and "model.onnx" in c["files"]
+    assert c["checks"]["onnx"]["max_abs_error_vs_keras"] <= SAVEDMODEL_TOL
+    windows = np.random.default_rng(1).uniform(0, 60, (3, 256, 96)).astype(np.float32)
+    np.testing.assert_allclose(onnx.run(res.path / "model.onnx", windows), embedder(windows),
+                               atol=SAVEDMODEL_TOL)
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    with pytest.raises(ConfigError, match=r'onnx extra.*pip install "singer_zoo\[onnx\]"'):
+        onnx.write(embedder, res.path / "x.onnx", 256, 96)
 
 
 def test_savedmodel_stores_each_weight_once(exported):

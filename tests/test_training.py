@@ -12,15 +12,15 @@ import pytest
 
 from singer_zoo.cli import main as cli_main
 from singer_zoo.cli import train as cli_train
-from singer_zoo.cli.train import select_recordings
 from singer_zoo.config import ZooConfig
 from singer_zoo.data import Manifest, Recording, generate_corpus, read_manifest
-from singer_zoo.evaluation.protocols import cv_fold
 from singer_zoo.errors import ConfigError
+from singer_zoo.evaluation.plots import read_history_csv
+from singer_zoo.evaluation.protocols import cv_fold, select_recordings
 from singer_zoo.registry import get_config
 from singer_zoo.training import load_split, make_datasets, train
 from singer_zoo.training.callbacks import PaperEarlyStopping
-from singer_zoo.training.trainer import prepare_run_dir, read_history, validation_epochs
+from singer_zoo.training.trainer import prepare_run_dir, validation_epochs
 
 
 def _drive(es, val_losses, every):
@@ -133,7 +133,7 @@ def _check_run_dir(run_dir, cfg):
     assert list((run_dir / "logs").rglob("events.out.tfevents.*"))  # TensorBoard
     assert not (run_dir / "backup").exists()  # removed once finished
     assert ZooConfig.from_yaml(run_dir / "config.yaml") == cfg
-    hist = read_history(run_dir / "history.csv")
+    hist = read_history_csv(run_dir / "history.csv")
     assert hist["epoch"] == [0, 1, 2, 3]
     val = np.array(hist["val_loss"])
     assert np.isnan(val[[0, 2]]).all() and np.isfinite(val[[1, 3]]).all()  # every 2 epochs

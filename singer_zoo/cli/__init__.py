@@ -2,16 +2,17 @@
 exposes `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 
 Errors a user can cause (`SingerZooError`) print one line, "singer-zoo: error: ...", and
-exit with status 2, never a traceback.
+exit with status 2, never a traceback. TensorFlow's native log lines are hidden unless
+`singer-zoo --verbose COMMAND` asks for them (`singer_zoo.cli.quiet`).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
-import os
 import sys
 
+from singer_zoo.cli.quiet import native_logs_hidden
 from singer_zoo.errors import SingerZooError
 
 SUBCOMMANDS = ("models", "features", "data", "train", "tune", "export", "pretrained", "index",
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="singer-zoo",
         description="Singer identification and singing-performance embedding model zoo.")
+    parser.add_argument("--verbose", dest="native_logs", action="store_true",
+                        help="show TensorFlow's native log lines (hidden by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"singer_zoo.cli.{name}").register(sub)
@@ -67,7 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's INFO/WARNING logs
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # decided before the subcommands are imported (some import TensorFlow, which logs)
+    command_at = next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))
+    if "--verbose" in argv[:command_at]:
+        return _main(argv)
+    with native_logs_hidden():
+        return _main(argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
     # every command reports the files it could not read itself (a line each, or report.md's
     # "Recordings left out"): run_batch's warnings would say it all a second time

@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     p.add_argument("--calibration-files", type=int, default=16, metavar="N")
     p.add_argument("--config", metavar="NAME_OR_YAML",
                    help="zoo config of a .keras file without config.yaml beside it")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write model.onnx (windows -> embeddings, checked with "
+                        "onnxruntime; needs the onnx extra)")
     p.add_argument("--name", help="model name in the card (default: the config's name)")
     p.add_argument("--card-extra", metavar="JSON_FILE",
                    help="a JSON object of more model-card entries (training data, licences, "
@@ -75,7 +78,8 @@ def run(args) -> int:
         raise ConfigError("--tflite full-int8 needs --representative MANIFEST")
     res = export(args.source, args.out, modes, representative=list(rep.values()),
                  check_audio=next(iter(rep), None), config=config, name=args.name,
-                 card_extra=_card_extra(args.card_extra) if args.card_extra else None)
+                 card_extra=_card_extra(args.card_extra) if args.card_extra else None,
+                 onnx=args.onnx)
     print(f"exported {res.card['name']} to {res.path}")
     for check, values in res.card["checks"].items():
         print(f"  {check}: " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))

@@ -46,32 +46,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def select_recordings(manifest, task: str, fold: int):
-    """(train, validation) recordings of `manifest` for `task` (see the module doc)."""
-    from singer_zoo.evaluation.protocols import cv_fold, embedding_split
-
-    if task == "siamese":
-        split = embedding_split(manifest)
-        return split["train"], split["validation"]
-    if all(r.split for r in manifest):
-        return manifest.filter(split="train"), manifest.filter(split="validation")
-    chosen = cv_fold(manifest, fold)
-    return chosen.train, chosen.validation
-
-
 def run(args) -> int:
     from singer_zoo.training.distribute import make_strategy
 
     strategy = make_strategy(args.strategy)  # first: collective ops need a fresh runtime
 
     from singer_zoo.data import read_manifest
+    from singer_zoo.evaluation.protocols import select_recordings
     from singer_zoo.registry import get_config
     from singer_zoo.training import load_split, train
 
     cfg = get_config(args.config)
-    overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
-    if overrides:
-        cfg = cfg.replace(train=overrides)
+    cfg = cfg.with_train(**{k: getattr(args, k) for k in OVERRIDES})
     manifest = read_manifest(args.data, check_files=args.features is None)
     train_recs, val_recs = select_recordings(manifest, cfg.train.task, args.fold)
     train_data, val_data, classes, failed = load_split(

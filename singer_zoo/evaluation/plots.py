@@ -41,6 +41,19 @@ def _float(v) -> float:
     return math.nan if v is None or str(v).strip().lower() in MISSING else float(v)
 
 
+def read_history_csv(path) -> dict[str, list]:
+    """A Keras CSVLogger history (the trainer's history.csv) as {column: values}: `epoch`
+    as ints (from 0), the others as floats, NaN where a value was not logged ("NA" or
+    empty). Raises FileProblem if the file cannot be read."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as e:
+        raise FileProblem(path, f"cannot read the loss history ({e.strerror})") from None
+    cols = rows[0].keys() if rows else []
+    return {c: [int(r[c]) if c == "epoch" else _float(r[c]) for r in rows] for c in cols}
+
+
 def read_history(history, validation_every: int | None = None):
     """(epochs, train loss, validation loss) arrays, epochs counted from 1, validation loss
     NaN where it was not computed. `history` is a CSV path (Keras CSVLogger: columns epoch
@@ -48,14 +61,10 @@ def read_history(history, validation_every: int | None = None):
     `History`. A `val_loss` list shorter than `loss` (Keras' History with validation_freq)
     is placed at epochs validation_every, 2 * validation_every, ..."""
     if isinstance(history, (str, Path)):
-        try:
-            with open(history, newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
-        except OSError as e:
-            raise FileProblem(history, f"cannot read the loss history ({e.strerror})") from None
-        if not rows or "loss" not in rows[0]:
+        cols = read_history_csv(history)
+        if not cols.get("loss"):
             raise FileProblem(history, "a loss history CSV needs a 'loss' column and rows")
-        history = {k: [_float(r.get(k)) for r in rows] for k in ("loss", "val_loss")}
+        history = {"loss": cols["loss"], "val_loss": cols.get("val_loss")}
     history = getattr(history, "history", history)
     if "loss" not in history or not len(history["loss"]):
         raise ConfigError(f"a loss history needs a non-empty 'loss' list, got keys "

@@ -172,3 +172,17 @@ def embedding_split(manifest, fractions=(0.6, 0.2, 0.2), require_all_songs: bool
         log.info("embedding_split: DAMP-balanced songs, using the paper's 6/4/4 split")
         return damp_balanced_split(m)
     return _by_songs(m, fractions, require_all_songs)
+
+
+def select_recordings(manifest, task: str, fold: int):
+    """(train, validation) recordings of `manifest` for training a `task` model: a
+    classifier uses the manifest's `split` column when every row has one, else fold `fold`
+    of `cv_folds`; an embedder (siamese) uses `embedding_split`'s train and validation.
+    `singer-zoo train` and `singer-zoo tune` select their data with it."""
+    if task == "siamese":
+        split = embedding_split(manifest)
+        return split["train"], split["validation"]
+    if all(r.split for r in manifest):
+        return manifest.filter(split="train"), manifest.filter(split="validation")
+    chosen = cv_fold(manifest, fold)
+    return chosen.train, chosen.validation

@@ -37,8 +37,7 @@ class Budget:
     batch_size: int | None = None
 
     def apply(self, cfg: ZooConfig) -> ZooConfig:
-        overrides = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-        return cfg.replace(train=overrides) if overrides else cfg
+        return cfg.with_train(**dataclasses.asdict(self))
 
 
 def table_configs(table: str, rows=None) -> list[ZooConfig]:

@@ -8,6 +8,7 @@ model file (with a config.yaml or metadata.json beside it, or `config=`), and wr
     out/saved_model/        signatures embed_waveform, embed_clip, embed_windows
     out/embedder.keras      the single-tower Keras embedder (for fine-tuning)
     out/model_<mode>.tflite one per TFLite mode (float32, int8, full-int8)
+    out/model.onnx          with onnx=True: windows -> embeddings (export/onnx.py)
     out/metadata.json       the model card, with the sha256 of every file above
 
 Every file is reloaded and checked against the Keras model on audio before the folder is
@@ -31,9 +32,11 @@ from singer_zoo.audio import load_audio
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.export import card as card_mod
+from singer_zoo.export import onnx as onnx_mod
 from singer_zoo.export import tflite
 from singer_zoo.export.savedmodel import (EmbeddingGraph, check_savedmodel, embedder_of,
                                           keras_reference)
+from singer_zoo.features import extract_windows
 
 SAVEDMODEL_TOL = 1e-4  # max |SavedModel - Keras| per embedding value
 TFLITE_TOL = 1e-3  # max |TFLite float32 - Keras|
@@ -138,15 +141,35 @@ def replace_folder(staging: Path, out: Path) -> None:
 
 
 def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_audio=None,
-           config=None, name: str | None = None, card_extra: dict | None = None
-           ) -> ExportResult:
-    """Export `source` (run folder or .keras file) to the folder `out`; see the module doc.
+           config=None, name: str | None = None, card_extra: dict | None = None,
+           onnx: bool = False) -> ExportResult:
+    """Export `source` to the folder `out`, every file checked against Keras; see the
+    module doc.
 
-    `representative`: waveforms (22050 Hz) used to calibrate full-int8; `check_audio`: an
-    audio file or a 22050 Hz waveform for the equality checks (default: a synthetic
-    performance), named in the card's `check_audio`; `card_extra`: more top-level card
-    entries (training data, licences, held-out results), which may not replace the entries
-    export writes itself (`card.RESERVED`).
+    Args:
+        source: a run folder, an exported/published folder, or a .keras file.
+        out: the export folder (replaced atomically if it holds a previous export).
+        tflite_modes: TFLite files to write: "float32", "int8", "full-int8".
+        representative: waveforms (22050 Hz) that calibrate full-int8.
+        check_audio: an audio file or 22050 Hz waveform for the equality checks (default:
+            a synthetic performance), named in the card's `check_audio`.
+        config: the ZooConfig (or YAML path) of a .keras file without config.yaml.
+        name: the model's name in the card (default: the config's).
+        card_extra: more top-level card entries (training data, licences, held-out
+            results); they may not replace the entries export writes (`card.RESERVED`).
+        onnx: also write model.onnx (windows -> embeddings; needs the `onnx` extra),
+            checked with onnxruntime against Keras within SAVEDMODEL_TOL.
+
+    Returns:
+        `ExportResult(path, card)`.
+
+    Raises:
+        ConfigError: bad source or target. ExportCheckError: a file misses its tolerance.
+
+    Example:
+        >>> res = export("runs/r1", "exported/my_model", ("float32", "int8"))
+        >>> res.card["checks"]["savedmodel"]["max_abs_error_vs_keras"] < SAVEDMODEL_TOL
+        True
     """
     card_extra = dict(card_extra or {})
     clash = sorted(set(card_extra) & card_mod.RESERVED)
@@ -176,6 +199,14 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         checks = {"savedmodel": {"max_abs_error_vs_keras": check_savedmodel(
             staging / "saved_model", keras_reference(embedder, cfg, wave), wave,
             SAVEDMODEL_TOL), "tolerance": SAVEDMODEL_TOL}}
+        if onnx:
+            f = cfg.features
+            onnx_mod.write(embedder, staging / onnx_mod.ONNX_FILE, f.window_frames, f.n_bins)
+            windows = extract_windows(wave, f)
+            checks["onnx"] = {"max_abs_error_vs_keras": onnx_mod.check(
+                staging / onnx_mod.ONNX_FILE, windows,
+                embedder.predict(windows, verbose=0, batch_size=32), SAVEDMODEL_TOL),
+                "tolerance": SAVEDMODEL_TOL}
         clips = tflite.clips_of(wave, clip_samples)[:2]
         refs = [keras_reference(embedder, cfg, c).mean(0) for c in clips]
         calib = [c for y in representative for c in tflite.clips_of(y, clip_samples)]
@@ -193,7 +224,8 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
             "frontend": {**cfg.features.to_dict(), "clip_samples": clip_samples,
                          "window_seconds": cfg.features.window_seconds},
             "embedding_dim": cfg.arch.embedding_dim,
-            "tflite": {m: f"model_{m}.tflite" for m in modes}, **info, "checks": checks,
+            "tflite": {m: f"model_{m}.tflite" for m in modes},
+            "onnx": onnx_mod.ONNX_FILE if onnx else None, **info, "checks": checks,
             "check_audio": check_name, **card_extra})
         replace_folder(staging, out)
     finally:

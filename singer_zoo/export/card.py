@@ -21,7 +21,7 @@ CARD = "metadata.json"
 FORMAT = 1
 # entries export writes itself (callers may add others: training data, licences, results)
 RESERVED = frozenset({"format", "name", "source", "config", "frontend", "embedding_dim",
-                      "tflite", "training", "metrics", "checks", "check_audio", "versions",
+                      "tflite", "onnx", "training", "metrics", "checks", "check_audio", "versions",
                       "created", "files"})
 ORIGIN = "origin"  # a published card's URL of its embedder.keras (singer_zoo.pretrained)
 
@@ -46,7 +46,7 @@ def versions() -> dict[str, str]:
 def write_card(folder, card: dict) -> dict:
     """Complete `card` with format, versions, creation time and file hashes; write it."""
     card = {"format": FORMAT, **card, "versions": versions(),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "files": file_hashes(folder)}
     Path(folder, CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
     return card

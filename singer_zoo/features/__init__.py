@@ -17,8 +17,8 @@ import importlib
 _WHERE = {"CQTSpectrogram": "cqt", "power_to_db": "db", "power_to_db_np": "db",
           "extract_features": "extract", "extract_windows": "extract",
           "MelSpectrogram": "mel", "FRONTENDS": "registry", "build_frontend": "registry",
-          "FrameWindows": "windows", "chop": "windows", "n_windows": "windows",
-          "handcrafted_features": "handcrafted"}
+          "FrameWindows": "windows", "chop": "windows", "gather_windows": "windows",
+          "n_windows": "windows", "handcrafted_features": "handcrafted"}
 
 
 def __getattr__(name):
@@ -27,17 +27,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "FRONTENDS",
-    "CQTSpectrogram",
-    "FrameWindows",
-    "MelSpectrogram",
-    "build_frontend",
-    "chop",
-    "extract_features",
-    "extract_windows",
-    "handcrafted_features",
-    "n_windows",
-    "power_to_db",
-    "power_to_db_np",
-]
+__all__ = ["CQTSpectrogram", "FRONTENDS", "FrameWindows", "MelSpectrogram", "build_frontend",
+           "chop", "extract_features", "extract_windows", "gather_windows", "handcrafted_features",
+           "n_windows", "power_to_db", "power_to_db_np"]

@@ -1,7 +1,8 @@
 """Chopping a recording's features into overlapping fixed-size windows (paper section 3.2:
 6 s = 256 frames, 20 % hop = 51 frames).
 
-Policy (same in `chop` and `FrameWindows`):
+Policy (`count_windows` and `gather_windows` hold it for `chop`, `FrameWindows` and the
+training pipeline's window gather):
 - a recording with F >= window_frames frames gives 1 + (F - window_frames) // hop
   windows, starting at frames 0, hop, 2 hop, ...; the tail after the last full window
   (fewer than `hop` frames) is dropped;
@@ -17,9 +18,23 @@ from singer_zoo.config import FeatureConfig
 from singer_zoo.errors import ConfigError
 
 
+def count_windows(n_frames, window_frames: int, hop: int):
+    """Windows of `window_frames` frames at starts 0, hop, 2 hop, ... in `n_frames >=
+    window_frames` frames (padded already); ints or scalar tensors."""
+    return 1 + (n_frames - window_frames) // hop
+
+
 def n_windows(n_frames: int, cfg: FeatureConfig) -> int:
     """How many windows `chop` makes from `n_frames` frames (at least 1)."""
-    return 1 + max(n_frames - cfg.window_frames, 0) // cfg.window_hop_frames
+    w = cfg.window_frames
+    return count_windows(max(n_frames, w), w, cfg.window_hop_frames)
+
+
+def gather_windows(x, starts, window_frames: int, axis: int = 0):
+    """The windows of `x` (a TF tensor) starting at frame indices `starts` (n,) along
+    `axis`: that axis becomes (n, window_frames). Builtin TFLite ops (GATHER)."""
+    offsets = tf.range(window_frames, dtype=starts.dtype)
+    return tf.gather(x, tf.expand_dims(starts, 1) + tf.expand_dims(offsets, 0), axis=axis)
 
 
 def chop(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -62,13 +77,12 @@ class FrameWindows(keras.layers.Layer):
         w, hop = self.window_frames, self.hop_frames
         short = tf.maximum(w - tf.shape(features)[1], 0)
         x = tf.pad(features, [[0, 0], [0, short], [0, 0]])  # (batch, max(frames, w), bins)
-        n = 1 + (tf.shape(x)[1] - w) // hop
-        idx = tf.expand_dims(tf.range(n) * hop, 1) + tf.expand_dims(tf.range(w), 0)  # (n, w)
-        return tf.gather(x, idx, axis=1)  # (batch, n, w, bins)
+        starts = tf.range(count_windows(tf.shape(x)[1], w, hop)) * hop  # (n,)
+        return gather_windows(x, starts, w, axis=1)  # (batch, n, w, bins)
 
     def compute_output_shape(self, input_shape):
-        frames = input_shape[1]
-        n = None if frames is None else 1 + max(frames - self.window_frames, 0) // self.hop_frames
+        frames, w = input_shape[1], self.window_frames
+        n = None if frames is None else count_windows(max(frames, w), w, self.hop_frames)
         return (input_shape[0], n, self.window_frames, input_shape[2])
 
     def get_config(self):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import keras
 
+from singer_zoo.config import bottleneck_width
 from singer_zoo.errors import ConfigError
 
 
@@ -116,10 +117,7 @@ def resnext_block(x, width: int, name: str, cardinality: int = 4,
     followed by BN. Cardinality 1 is the ResNet bottleneck block.
     """
     in_channels = x.shape[-1]
-    w = int(round(width * bottleneck_ratio))
-    if w % cardinality:
-        raise ConfigError(f"{name}: bottleneck width {w} is not divisible by cardinality "
-                         f"{cardinality}")
+    w = bottleneck_width(width, bottleneck_ratio)  # GroupedConv2D checks cardinality | w
     m = bn_momentum
     residual = conv_bn(x, w, 1, f"{name}_conv1", l2, bn_momentum=m)
     residual = conv_bn(residual, w, kernel, f"{name}_conv2", l2, groups=cardinality,

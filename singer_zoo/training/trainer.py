@@ -23,7 +23,6 @@ keras.distribution data parallelism); nothing here imports TensorFlow.
 """
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from dataclasses import dataclass
@@ -129,14 +128,17 @@ def validation_epochs(every: int, max_epochs: int) -> list[int]:
     return sorted(set(range(every, max_epochs + 1, every)) | {max_epochs})
 
 
-def read_history(path: Path) -> dict[str, list]:
-    """history.csv as {column: values} (NaN where a column was not logged: 'NA')."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    cols = rows[0].keys() if rows else []
-    return {c: [int(r[c]) if c == "epoch" else
-                (float("nan") if r[c] in ("NA", "") else float(r[c])) for r in rows]
-            for c in cols}
+def fit(model, cfg: ZooConfig, datasets, *, epochs: int, callbacks, verbose: int,
+        initial_epoch: int = 0):
+    """The fit recipe of a zoo model, for `train` and the tuner: `datasets` as
+    `make_sources` + `fit_inputs` give them, validation on `validation_epochs`, no Keras shuffling
+    (the pipeline shuffles). Returns Keras' History."""
+    train_ds, val_ds, steps, val_steps = datasets
+    return model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
+                     steps_per_epoch=steps, shuffle=False, validation_data=val_ds,
+                     validation_steps=val_steps,
+                     validation_freq=validation_epochs(cfg.train.validation_every, epochs),
+                     callbacks=list(callbacks), verbose=verbose)
 
 
 def _bn_batches(train_src, task: str, n: int):
@@ -150,9 +152,9 @@ def _bn_batches(train_src, task: str, n: int):
 def _finish(model, run_dir: Path, es: PaperEarlyStopping, backup: RunBackup,
             cfg: ZooConfig, bn_batches: int) -> dict:
     """Write best.keras, loss.png and metrics.json (chief only)."""
-    from singer_zoo.evaluation.plots import plot_loss_curves
+    from singer_zoo.evaluation.plots import plot_loss_curves, read_history_csv
 
-    hist = read_history(run_dir / "history.csv")
+    hist = read_history_csv(run_dir / "history.csv")
     model.save(run_dir / "best.keras")
     plot_loss_curves(run_dir / "history.csv", run_dir / "loss.png",
                      title=f"{cfg.name} ({cfg.train.task})")
@@ -223,18 +225,18 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
         if chief and keras.backend.backend() == "tensorflow":
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
         callbacks.append(backup)  # last: it saves the state the others updated this epoch
-        model.fit(train_ds, epochs=t.max_epochs, steps_per_epoch=steps, shuffle=False,
-                  initial_epoch=epoch, validation_data=val_ds, validation_steps=val_steps,
-                  validation_freq=validation_epochs(t.validation_every, t.max_epochs),
-                  callbacks=callbacks, verbose=verbose)
+        fit(model, cfg, (train_ds, val_ds, steps, val_steps), epochs=t.max_epochs,
+            callbacks=callbacks, verbose=verbose, initial_epoch=epoch)
     if chief:
         n = t.precise_bn_batches
         bn = recompute_bn_statistics(model.embedder if t.task == "siamese" else model,
                                      _bn_batches(train_src, t.task, n), n) if n else 0
         metrics = _finish(model, run_dir, es, backup, cfg, bn)
     else:
-        metrics = {"finished": True, "epochs_run": len(read_history(run_dir / "history.csv")
-                                                         .get("epoch", []))}
+        from singer_zoo.evaluation.plots import read_history_csv
+
+        metrics = {"finished": True, "epochs_run": len(read_history_csv(
+            run_dir / "history.csv").get("epoch", []))}
         (run_dir / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return TrainResult(out_dir, metrics)

@@ -63,21 +63,16 @@ class SingerHyperModel(keras_tuner.HyperModel):
         """
         from singer_zoo.training.callbacks import PaperEarlyStopping
         from singer_zoo.training.inputs import make_datasets
-        from singer_zoo.training.trainer import validation_epochs
+        from singer_zoo.training.trainer import fit
 
         cfg = self.trial_config(hp)
         t = cfg.train
         epochs = int(epochs or t.max_epochs)
-        train_ds, val_ds, steps, val_steps = make_datasets(cfg, train_data, val_data,
-                                                           t.batch_size)
         es = PaperEarlyStopping(t.patience, t.validation_every, t.min_improvement,
                                 verbose=int(verbose > 0))
-        history = model.fit(train_ds, epochs=epochs, initial_epoch=int(initial_epoch),
-                            steps_per_epoch=steps, validation_data=val_ds,
-                            validation_steps=val_steps,
-                            validation_freq=validation_epochs(t.validation_every, epochs),
-                            callbacks=[es, *(callbacks or ())], verbose=verbose,
-                            shuffle=False)  # the pipeline shuffles
+        history = fit(model, cfg, make_datasets(cfg, train_data, val_data, t.batch_size),
+                      epochs=epochs, initial_epoch=int(initial_epoch),
+                      callbacks=[es, *(callbacks or ())], verbose=verbose)
         self.fits += 1
         return kept_epoch_metrics(history.history, es.best)
 

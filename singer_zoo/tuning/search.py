@@ -1,8 +1,8 @@
 """Run a keras-tuner search of a `SearchSpace` on a manifest and write out the best config.
 
 `run_search(space, manifest, out_dir, tuner=..., max_trials=...)` selects and loads the data
-as `singer-zoo train` does (`cli.train.select_recordings`, `training.load_split`), searches
-with keras-tuner's Bayesian optimisation, Hyperband or random search, and writes:
+as `singer-zoo train` does (`evaluation.protocols.select_recordings`, `training.load_split`),
+searches with keras-tuner's Bayesian optimisation, Hyperband or random search, and writes:
 
     OUT/space.yaml                the resolved space (base inlined, --fixed applied)
     OUT/search.json               the space and the tuner kind, checked when resuming
@@ -148,8 +148,8 @@ def run_search(space: SearchSpace, manifest_path, out_dir, *, tuner: str = "baye
                max_trials: int = 10, fold: int = 0, cache_dir=None, workers: int | Workers = 2,
                overwrite: bool = False, verbose: int = 1) -> SearchResult:
     """Search `space` on the manifest's data into `out_dir` (resumable; see module doc)."""
-    from singer_zoo.cli.train import select_recordings
     from singer_zoo.data import read_manifest
+    from singer_zoo.evaluation.protocols import select_recordings
     from singer_zoo.tuning.hypermodel import SingerHyperModel
 
     check_search(tuner, space, max_trials)

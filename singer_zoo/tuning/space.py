@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from singer_zoo.config import ZooConfig
+from singer_zoo.config import ZooConfig, given
 from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.tuning.params import HYPERPARAMETERS, ParamSpec, coerce, parse_entry
 
@@ -122,8 +122,7 @@ class SearchSpace:
 
     def with_trial_budget(self, **train) -> "SearchSpace":
         """This space with trial `train` overrides added (None values ignored)."""
-        extra = {k: v for k, v in train.items() if v is not None}
-        return dataclasses.replace(self, trial_train={**self.trial_train, **extra})
+        return dataclasses.replace(self, trial_train={**self.trial_train, **given(**train)})
 
     def to_dict(self) -> dict:
         """A space file's content, the base inlined (so a stored space is self-contained)."""
