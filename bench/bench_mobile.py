@@ -146,14 +146,14 @@ def main() -> None:
     for name, c, emb in (("today", today_cfg, today_emb), ("new", cfg, embedder)):
         f = c.features
         front = build_frontend(f, name="frontend")
-        parts[f"{name} front end float32"] = (_convert(lambda w: front(tf.expand_dims(w, 0)),
+        parts[f"{name} front end float32"] = (_convert(lambda w, fr=front: fr(tf.expand_dims(w, 0)),
                                                        tf.TensorSpec([CLIP], tf.float32),
                                                        "float32"), clip)
         spec = tf.TensorSpec([1, f.window_frames, f.n_bins], tf.float32)
         rep = [rng.uniform(0, 60, (1, f.window_frames, f.n_bins)).astype(np.float32)
                for _ in range(8)]
         for m in MODES:
-            parts[f"{name} network {m}"] = (_convert(lambda x: emb(x, training=False), spec, m,
+            parts[f"{name} network {m}"] = (_convert(lambda x, e=emb: e(x, training=False), spec, m,
                                                      rep), rep[0])
     timed = {k: Timed(v, clip) for k, v in files.items()}
     timed.update({k: Timed(flat, x) for k, (flat, x) in parts.items()})

@@ -42,7 +42,7 @@ NPROBE = 128  # IVF lists probed per query (bench/bench_index.py: recall@10 vs t
 
 def ivf_lists(n: int) -> int:
     """IVF lists for n vectors: 2 sqrt(n) (2,000 at 1M), at least 1."""
-    return max(1, int(round(2 * np.sqrt(n))))
+    return max(1, round(2 * float(np.sqrt(n))))
 @dataclass(frozen=True)
 class Hit:
     id: int
