@@ -117,7 +117,7 @@ def faiss_nlist(idx):
 
 
 @pytest.mark.parametrize("kind", ["flat", "ivf"])
-def test_remove_without_rebuild_and_ids_never_reused(tmp_path, kind):
+def test_remove_without_rebuild_and_ids_never_reused(tmp_path, kind, capsys):
     rng = np.random.default_rng(1)
     x = _clustered(300, rng)
     idx = index.VoiceIndex("m", 16, kind=kind)
@@ -132,6 +132,9 @@ def test_remove_without_rebuild_and_ids_never_reused(tmp_path, kind):
     assert back.add(x[:1], [{"path": "again"}]) == [300]
     with pytest.raises(ConfigError, match="not in the index: 7"):
         index.remove(tmp_path / "i", ["7"])
+    assert main(["index", "remove", str(tmp_path / "i"), "9"]) == 0
+    assert "removed 1 recordings" in capsys.readouterr().out
+    assert len(index.VoiceIndex.load(tmp_path / "i")) == 297
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):
