@@ -1,13 +1,18 @@
-"""Search-by-voice index benchmark: exact flat L2 vs IVF on random 16-d embeddings.
+"""Search-by-voice index benchmark: what `VoiceIndex` (kind "auto") builds at each size.
 
-For 10k, 100k and 1M vectors (float32, standard normal: the distances of a real
-collection only change recall, not speed): the memory of the serialized index, the time
-to add the vectors, and the latency of one query (k=10) on one thread, median of
-`--queries` queries. At the largest size an `IndexIVFFlat` (nlist = 4 sqrt(n), nprobe
-16, 64, 256) is measured too, with its recall@10 against the exact search (random
-Gaussian vectors are the hard case for IVF: real embeddings cluster by singer).
+For each size (default 10k, 100k, 1M, 10M; random standard-normal 16-d vectors, the hard
+case for IVF: real embeddings cluster by singer) the index `singer_zoo.index` chooses
+(exact flat up to FLAT_MAX, IVFFlat beyond) is built through `VoiceIndex.add`; measured:
+its structure, the build time, the latency of one query (k=10) on one thread (median of
+`--queries`), and recall@10 against exact search, for nprobe 64, 128 (the default) and
+256 on IVF. With `--real`, recall is also measured on real embeddings: the window
+embeddings of the Debian voices corpus (`--real MANIFEST`) from the shipped embedders
+in exported/, indexed as IVF (forced) with their own 2 sqrt(n) lists, probed at the share
+of lists the default probes at 1M (and half and twice that), beside random vectors of the
+same size and settings.
 
-    .venv/bin/python bench/bench_index.py [--sizes 10000,100000,1000000] [--queries 200]
+    .venv/bin/python bench/bench_index.py [--sizes 10000,100000,1000000,10000000]
+        [--queries 100] [--real /tmp/debian_voices/manifest.csv]
 """
 from __future__ import annotations
 
@@ -18,54 +23,93 @@ import time
 import faiss
 import numpy as np
 
+from singer_zoo import index as vindex
+from singer_zoo.errors import SingerZooError
+
 DIM, K = 16, 10
-NPROBES = (16, 64, 256)
 
 
-def query_ms(index, queries) -> float:
+def exact(x, q):
+    flat = faiss.IndexFlatL2(DIM)
+    flat.add(x)
+    return flat.search(q, K)[1]
+
+
+def measure(idx, q, truth, nprobe=None):
+    inner = faiss.downcast_index(idx.index)
+    if nprobe is not None:
+        inner.nprobe = nprobe
     times = []
-    for q in queries:
+    for v in q:
         t = time.perf_counter()
-        index.search(q[None], K)
+        idx.index.search(v[None], K)
         times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+    got = idx.index.search(q, K)[1]
+    recall = np.mean([len(set(a) & set(e)) / K for a, e in zip(got, truth)])
+    return statistics.median(times), recall
+
+
+def bench(x, q, label, kind="auto", probes=None):
+    idx = vindex.VoiceIndex("bench", DIM, kind=kind)
+    t = time.perf_counter()
+    idx.add(x, [{}] * len(x))
+    build = time.perf_counter() - t
+    truth = exact(x, q)
+    if probes is None:
+        probes = (64, 128, 256) if idx.structure == "ivf" else (None,)
+    for p in probes:
+        ms, rec = measure(idx, q, truth, p)
+        what = f"IVFFlat nlist={faiss.downcast_index(idx.index).nlist} nprobe={p}" \
+            if p else "flat (exact)"
+        print(f"| {label} | {len(x):,} | {what} | {build:.1f} | {ms:.3f} | {rec:.3f} |",
+              flush=True)
+
+
+def real_embeddings(manifest):
+    from singer_zoo import load
+    from singer_zoo.index import collect
+
+    paths = [r["path"] for r in collect(manifest)]
+    for name in ("mobile_resnext_attention", "t2_resnext_shallow_average"):
+        emb = load(name)
+        yield name, np.concatenate([w for w in map(_windows(emb), paths) if w is not None])
+
+
+def _windows(emb):
+    def f(path):
+        try:
+            return emb.window_embeddings(path).astype(np.float32)
+        except SingerZooError as e:  # a silent or unreadable recording: skipped
+            print(f"skipped {e}", flush=True)
+            return None
+    return f
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--sizes", default="10000,100000,1000000,10000000")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--real", help="manifest of the real voices for recall on real embeddings")
     args = ap.parse_args()
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(0)
-    print("| index | vectors | memory (MB) | add (s) | query k=10, 1 thread (ms) | recall@10 |")
+    print("| vectors | n | index (auto) | build (s) | query k=10, 1 thread (ms) | recall@10 |")
     print("|---|---|---|---|---|---|")
+    if args.real:  # same share of lists probed as the default at 1M (128 of 2000), x0.5, x2
+        for name, x in real_embeddings(args.real):
+            nlist = vindex.ivf_lists(len(x))
+            probes = [max(1, round(nlist * f * vindex.NPROBE / vindex.ivf_lists(10**6)))
+                      for f in (0.5, 1, 2)]
+            q = x[rng.choice(len(x), min(len(x), args.queries), replace=False)]
+            q = q + 0.01 * rng.standard_normal(q.shape).astype(np.float32)
+            bench(x, q, f"real windows ({name})", kind="ivf", probes=probes)
+            r = rng.standard_normal(x.shape, dtype=np.float32)
+            bench(r, rng.standard_normal(q.shape, dtype=np.float32), "random, same size",
+                  kind="ivf", probes=probes)
     for n in (int(s) for s in args.sizes.split(",")):
         x = rng.standard_normal((n, DIM), dtype=np.float32)
         q = rng.standard_normal((args.queries, DIM), dtype=np.float32)
-        flat = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
-        t = time.perf_counter()
-        flat.add_with_ids(x, np.arange(n, dtype=np.int64))
-        add_s = time.perf_counter() - t
-        mb = faiss.serialize_index(flat).nbytes / 1e6
-        print(f"| flat L2 (IDMap2) | {n:,} | {mb:.1f} | {add_s:.2f} | "
-              f"{query_ms(flat, q):.3f} | 1.000 |")
-        if n >= 1_000_000 or n == max(int(s) for s in args.sizes.split(",")):
-            nlist = int(4 * np.sqrt(n))
-            coarse = faiss.IndexFlatL2(DIM)  # kept referenced while the IVF index lives
-            ivf = faiss.IndexIVFFlat(coarse, DIM, nlist)
-            t = time.perf_counter()
-            ivf.train(x[rng.choice(n, min(n, 64 * nlist), replace=False)])
-            ivf.add(x)
-            add_s = time.perf_counter() - t
-            _, exact = flat.search(q, K)
-            mb = faiss.serialize_index(ivf).nbytes / 1e6
-            for nprobe in NPROBES:
-                ivf.nprobe = nprobe
-                _, approx = ivf.search(q, K)
-                recall = np.mean([len(set(a) & set(e)) / K for a, e in zip(approx, exact)])
-                print(f"| IVFFlat nlist={nlist} nprobe={nprobe} | {n:,} | {mb:.1f} | "
-                      f"{add_s:.2f} (train+add) | {query_ms(ivf, q):.3f} | {recall:.3f} |")
+        bench(x, q, "random")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,24 @@
 """Search by voice: a faiss index of performance embeddings (docs/export.md, "Search").
 
 An index is a folder holding
-- `index.faiss`: `IndexIDMap2(IndexFlatL2(dim))`, exact search on the squared Euclidean
-  distance the siamese models are trained on (faiss's L2 distances are squared);
-- `items.json`: the exported model used (its folder), `next_id`, and for every id the
-  recording's path, singer and song (empty when unknown, e.g. for a plain folder).
+- `index-<generation>.faiss`: the vectors, searched by squared Euclidean distance (the
+  distance the siamese models are trained on; faiss's L2 distances are squared), in one of
+  two structures (`KINDS`):
+  - "flat": `IndexIDMap2(IndexFlatL2(dim))`, exact;
+  - "ivf": `IndexIVFFlat` with `ivf_lists(n)` lists, `NPROBE` probed per query, ids in a
+    hash-table direct map (so vectors can be removed and read back);
+  `kind="auto"` (the default) is flat up to `FLAT_MAX` vectors and IVF beyond, where
+  exact search stops answering within a few milliseconds (docs/performance.md);
+- `items.json`: the exported model used (its folder), the kind, the faiss file's name,
+  `next_id`, `count`, and for every id the recording's path, singer and song.
 
-Recordings can be added later without rebuilding (`add`); ids are never reused. Both files
-are written to temporary names and renamed into place; `count` in items.json must match
-the faiss index on load, so a half-written pair is detected.
+Recordings are added (`add`) and removed (`remove`) without re-embedding the collection;
+ids are never reused. The structure follows the collection: an "auto" index turns IVF when
+it outgrows FLAT_MAX, and an IVF index is re-clustered from its own vectors when it has
+grown to twice the lists its size calls for. Saving is atomic: the faiss file goes under a
+new generation's name, then items.json, which names it, replaces the old one in a single
+rename (the commit point), then the old faiss file is removed; an interrupted save leaves
+the previous index readable. `count` in items.json must match the faiss file on load.
 """
 from __future__ import annotations
 
@@ -24,9 +34,15 @@ from singer_zoo.errors import ConfigError, CorruptIndexError
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac",
                     ".mp4", ".webm", ".aif", ".aiff", ".wma"}
-INDEX_FILE, ITEMS_FILE = "index.faiss", "items.json"
+INDEX_FILE, ITEMS_FILE = "index.faiss", "items.json"  # INDEX_FILE: indexes saved before kinds
+KINDS = ("auto", "flat", "ivf")
+FLAT_MAX = 200_000  # "auto": exact search up to here (about 2 ms a query on one thread)
+NPROBE = 128  # IVF lists probed per query (bench/bench_index.py: recall@10 vs time)
 
 
+def ivf_lists(n: int) -> int:
+    """IVF lists for n vectors: 2 sqrt(n) (2,000 at 1M), at least 1."""
+    return max(1, round(2 * float(np.sqrt(n))))
 @dataclass(frozen=True)
 class Hit:
     id: int
@@ -54,14 +70,22 @@ def collect(dir_or_manifest) -> list[dict]:
 class VoiceIndex:
     """Embeddings with ids and their recordings' metadata; see the module doc."""
 
-    def __init__(self, model: str, dim: int, index=None, items=None, next_id: int = 0):
-        self.model, self.dim = model, int(dim)
+    def __init__(self, model: str, dim: int, index=None, items=None, next_id: int = 0,
+                 kind: str = "auto", generation: int = 0):
+        if kind not in KINDS:
+            raise ConfigError(f"unknown index kind {kind!r}; valid: {', '.join(KINDS)}")
+        self.model, self.dim, self.kind = model, int(dim), kind
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatL2(dim))
         self.items: dict[int, dict] = dict(items or {})
-        self.next_id = int(next_id)
+        self.next_id, self.generation = int(next_id), int(generation)
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    @property
+    def structure(self) -> str:
+        """"flat" or "ivf": what the faiss index is now."""
+        return "ivf" if isinstance(faiss.downcast_index(self.index), faiss.IndexIVF) else "flat"
 
     def add(self, embeddings: np.ndarray, records: list[dict]) -> list[int]:
         """Add (n, dim) embeddings of `records`; return their new ids."""
@@ -72,7 +96,39 @@ class VoiceIndex:
         for i, rec in zip(ids, records):
             self.items[int(i)] = {k: rec.get(k, "") for k in ("path", "singer", "song")}
         self.next_id += len(x)
+        self._restructure()
         return [int(i) for i in ids]
+
+    def remove(self, ids) -> int:
+        """Remove the recordings with these ids (unknown ids are ignored); return how many
+        were removed."""
+        ids = np.asarray([i for i in ids if int(i) in self.items], dtype=np.int64)
+        removed = int(self.index.remove_ids(ids)) if len(ids) else 0
+        for i in ids:
+            self.items.pop(int(i))
+        return removed
+
+    def _restructure(self) -> None:
+        """Turn IVF, or re-cluster an IVF index, when the size calls for it (module doc)."""
+        n = len(self)
+        if not n or self.kind == "flat" or (self.kind == "auto" and n <= FLAT_MAX):
+            return
+        index = faiss.downcast_index(self.index)
+        if isinstance(index, faiss.IndexIVF) and ivf_lists(n) < 2 * index.nlist:
+            return
+        ids = np.fromiter(sorted(self.items), np.int64, len(self.items))
+        x = self.index.reconstruct_batch(ids)  # (n, dim)
+        nlist = ivf_lists(n)
+        quantizer = faiss.IndexFlatL2(self.dim)
+        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist)
+        quantizer.this.disown()  # the IVF index owns (and frees) its coarse quantizer
+        ivf.own_fields = True
+        rng = np.random.default_rng(0)
+        ivf.train(x[rng.choice(n, min(n, 40 * nlist), replace=False)])
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        ivf.nprobe = NPROBE
+        ivf.add_with_ids(x, ids)
+        self.index = ivf
 
     def search(self, embedding, k: int = 10) -> list[Hit]:
         """The k nearest recordings to one embedding, nearest first."""
@@ -84,29 +140,55 @@ class VoiceIndex:
                 for d, i in zip(dist[0], ids[0]) if i >= 0]
 
     def save(self, folder) -> None:
+        """Write the index atomically (module doc)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        meta = {"model": self.model, "dim": self.dim, "next_id": self.next_id,
-                "count": len(self), "items": {str(i): v for i, v in self.items.items()}}
-        faiss.write_index(self.index, str(folder / f"{INDEX_FILE}.tmp"))
+        old = _index_file(folder)  # also removes a pre-generation index.faiss
+        self.generation += 1
+        name = f"index-{self.generation:06d}.faiss"
+        meta = {"model": self.model, "dim": self.dim, "kind": self.kind, "index_file": name,
+                "next_id": self.next_id, "count": len(self),
+                "items": {str(i): v for i, v in self.items.items()}}
+        faiss.write_index(self.index, str(folder / f"{name}.tmp"))
+        os.replace(folder / f"{name}.tmp", folder / name)
         (folder / f"{ITEMS_FILE}.tmp").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        os.replace(folder / f"{INDEX_FILE}.tmp", folder / INDEX_FILE)
-        os.replace(folder / f"{ITEMS_FILE}.tmp", folder / ITEMS_FILE)
+        os.replace(folder / f"{ITEMS_FILE}.tmp", folder / ITEMS_FILE)  # the commit point
+        for stale in [old, *folder.glob("index-*.faiss")]:  # incl. an interrupted save's
+            if stale is not None and stale.name != name:
+                stale.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, folder) -> "VoiceIndex":
         folder = Path(folder)
         try:
             meta = json.loads((folder / ITEMS_FILE).read_text(encoding="utf-8"))
-            index = faiss.read_index(str(folder / INDEX_FILE))
+            name = meta.get("index_file", INDEX_FILE)
+            index = faiss.read_index(str(folder / name))
+            if isinstance(faiss.downcast_index(index), faiss.IndexIVF):
+                faiss.downcast_index(index).nprobe = NPROBE
             items = {int(i): v for i, v in meta["items"].items()}
-            loaded = cls(meta["model"], meta["dim"], index, items, meta["next_id"])
+            loaded = cls(meta["model"], meta["dim"], index, items, meta["next_id"],
+                         meta.get("kind", "flat"), _generation(name))
         except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as e:
             raise CorruptIndexError(folder, f"not a readable voice index ({e!r})") from None
         if index.ntotal != meta.get("count"):
-            raise CorruptIndexError(folder, f"index.faiss holds {index.ntotal} vectors but "
+            raise CorruptIndexError(folder, f"{name} holds {index.ntotal} vectors but "
                                             f"items.json lists {meta.get('count')}")
         return loaded
+
+
+def _index_file(folder: Path) -> Path | None:
+    """The faiss file the folder's items.json names (None without a readable one)."""
+    try:
+        meta = json.loads((folder / ITEMS_FILE).read_text(encoding="utf-8"))
+        return folder / meta.get("index_file", INDEX_FILE)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _generation(name: str) -> int:
+    stem = Path(name).stem
+    return int(stem.split("-")[1]) if stem.startswith("index-") else 0
 
 
 def _embed(embedder, records: list[dict], progress) -> tuple[np.ndarray, list[dict], dict]:
@@ -116,14 +198,15 @@ def _embed(embedder, records: list[dict], progress) -> tuple[np.ndarray, list[di
     return x, kept, failed
 
 
-def build(source, model, out, progress=None) -> tuple[VoiceIndex, dict]:
+def build(source, model, out, progress=None, kind: str = "auto") -> tuple[VoiceIndex, dict]:
     """Embed every recording of `source` (folder or manifest) with the exported `model`
-    and save the index to `out`; return (index, {path: error} of skipped files)."""
+    and save the index (of `kind`, `KINDS`) to `out`; return (index, {path: error} of
+    skipped files)."""
     from singer_zoo.inference import load
 
     embedder = load(model)
     x, kept, failed = _embed(embedder, collect(source), progress)
-    idx = VoiceIndex(str(embedder.path), embedder.dim)
+    idx = VoiceIndex(str(embedder.path), embedder.dim, kind=kind)
     idx.add(x, kept)
     idx.save(out)
     return idx, failed
@@ -150,3 +233,24 @@ def query(index_folder, audio, k: int = 10, model=None) -> list[Hit]:
 
     idx = VoiceIndex.load(index_folder)
     return idx.search(load(model or idx.model).embed(audio), k)
+
+
+def remove(index_folder, ids_or_paths) -> int:
+    """Remove recordings, named by id or by path, from the index (no re-embedding); save
+    it; return how many were removed. Unknown ids or paths raise a ConfigError naming them."""
+    idx = VoiceIndex.load(index_folder)
+    by_path = {v["path"]: i for i, v in idx.items.items()}
+    ids, unknown = [], []
+    for x in ids_or_paths:
+        s = str(x)
+        if s.isdigit() and int(s) in idx.items:
+            ids.append(int(s))
+        elif s in by_path or str(Path(s).resolve()) in by_path:
+            ids.append(by_path.get(s, by_path.get(str(Path(s).resolve()))))
+        else:
+            unknown.append(s)
+    if unknown:
+        raise ConfigError(f"{index_folder}: not in the index: {', '.join(unknown)}")
+    removed = idx.remove(ids)
+    idx.save(index_folder)
+    return removed

@@ -76,6 +76,86 @@ def test_inconsistent_or_missing_index_is_an_error(setup, tmp_path):
     other.add(np.zeros((1, 16)), [{"path": "c"}])
     import faiss
 
-    faiss.write_index(other.index, str(tmp_path / "i" / index.INDEX_FILE))
+    faiss.write_index(other.index, str(index._index_file(tmp_path / "i")))
     with pytest.raises(CorruptIndexError, match="holds 1 vectors but items.json lists 2"):
         index.VoiceIndex.load(tmp_path / "i")
+
+
+def _clustered(n, rng, centres=40):
+    """n 16-d vectors around `centres` random points (as real embeddings cluster by singer)."""
+    c = rng.standard_normal((centres, 16)).astype(np.float32)
+    return c[rng.integers(0, centres, n)] + 0.3 * rng.standard_normal((n, 16)).astype(np.float32)
+
+
+def test_auto_kind_turns_ivf_past_flat_max_and_keeps_recall(tmp_path, monkeypatch):
+    monkeypatch.setattr(index, "FLAT_MAX", 500)
+    rng = np.random.default_rng(0)
+    x = _clustered(3000, rng)
+    auto, flat = index.VoiceIndex("m", 16), index.VoiceIndex("m", 16, kind="flat")
+    recs = [{"path": f"p{i}"} for i in range(len(x))]
+    for idx in (auto, flat):
+        idx.add(x[:400], recs[:400])
+    assert auto.structure == flat.structure == "flat"
+    for idx in (auto, flat):
+        idx.add(x[400:], recs[400:])  # past FLAT_MAX: no re-embedding, ids continue
+    assert auto.structure == "ivf" and flat.structure == "flat" and len(auto) == 3000
+    assert faiss_nlist(auto) == index.ivf_lists(3000)
+    q = _clustered(100, rng)
+    recall = np.mean([len({h.id for h in auto.search(v)} & {h.id for h in flat.search(v)}) / 10
+                      for v in q])
+    assert recall >= 0.99
+    auto.save(tmp_path / "a")
+    back = index.VoiceIndex.load(tmp_path / "a")
+    assert back.kind == "auto" and back.structure == "ivf" and len(back) == 3000
+    assert [h.id for h in back.search(q[0])] == [h.id for h in auto.search(q[0])]
+
+
+def faiss_nlist(idx):
+    import faiss
+
+    return faiss.downcast_index(idx.index).nlist
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_remove_without_rebuild_and_ids_never_reused(tmp_path, kind, capsys):
+    rng = np.random.default_rng(1)
+    x = _clustered(300, rng)
+    idx = index.VoiceIndex("m", 16, kind=kind)
+    idx.add(x, [{"path": f"p{i}"} for i in range(300)])
+    assert idx.structure == kind
+    assert idx.search(x[7], 1)[0].id == 7
+    idx.save(tmp_path / "i")
+    assert index.remove(tmp_path / "i", ["7", "p8"]) == 2
+    back = index.VoiceIndex.load(tmp_path / "i")
+    assert len(back) == 298 and 7 not in back.items and 8 not in back.items
+    assert all(h.id not in (7, 8) for h in back.search(x[7], 20))
+    assert back.add(x[:1], [{"path": "again"}]) == [300]
+    with pytest.raises(ConfigError, match="not in the index: 7"):
+        index.remove(tmp_path / "i", ["7"])
+    assert main(["index", "remove", str(tmp_path / "i"), "9"]) == 0
+    assert "removed 1 recordings" in capsys.readouterr().out
+    assert len(index.VoiceIndex.load(tmp_path / "i")) == 297
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    idx = index.VoiceIndex("m", 16)
+    idx.add(np.zeros((2, 16)), [{"path": "a"}, {"path": "b"}])
+    idx.save(tmp_path / "i")
+    idx.add(np.ones((1, 16)), [{"path": "c"}])
+    real = index.os.replace
+
+    def crash(src, dst):  # interrupted at the commit point: items.json not replaced
+        if str(dst).endswith(index.ITEMS_FILE):
+            raise OSError("disk full")
+        real(src, dst)
+
+    monkeypatch.setattr(index.os, "replace", crash)
+    with pytest.raises(OSError):
+        idx.save(tmp_path / "i")
+    monkeypatch.setattr(index.os, "replace", real)
+    back = index.VoiceIndex.load(tmp_path / "i")
+    assert len(back) == 2 and sorted(back.items) == [0, 1]
+    idx.save(tmp_path / "i")
+    assert len(index.VoiceIndex.load(tmp_path / "i")) == 3
+    assert len(list((tmp_path / "i").glob("*.faiss"))) == 1  # a completed save removes the
+    # files it replaced, the crashed save's too

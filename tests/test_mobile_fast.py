@@ -1,6 +1,10 @@
 """The fast mobile row `mobile_fast_attention` (issue 18): strided stem, depthwise-separable
 blocks, cheaper front end; it builds, trains, exports to TFLite, and leaves the paper's
 stem untouched."""
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -41,7 +45,7 @@ def test_strided_stem_replaces_pooling_and_blocks_are_separable():
     assert paper.pooling_factor == 8
 
 
-def test_trains_a_step_and_exports_to_tflite(tmp_path):
+def test_trains_a_step_and_exports_to_tflite(tmp_path, write_audio):
     f = CFG.features
     x = [extract_windows(voice(8.0, s, 0, s), f) for s in range(4)]  # 4 x (2, 128, 96)
     assert x[0].shape[1:] == (f.window_frames, f.n_bins)
@@ -66,4 +70,12 @@ def test_trains_a_step_and_exports_to_tflite(tmp_path):
     got = tflite.run(out.path / "model_float32.tflite", clip)
     assert got["window_embeddings"].shape == (1, 16)
     np.testing.assert_allclose(got["embedding"], ref[0], atol=1e-3)
-    assert (out.path / "model_int8.tflite").stat().st_size <= 500_000
+    int8 = out.path / "model_int8.tflite"
+    assert int8.stat().st_size <= 500_000
+    # the example app runs the new file unchanged (same contract: 132300 samples in)
+    wav = write_audio("app.wav", clip, SR, subtype="FLOAT")
+    script = Path(__file__).resolve().parent.parent / "examples" / "run_tflite.py"
+    lines = subprocess.run([sys.executable, str(script), str(int8), str(wav)],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    values = np.array(lines[0].split("[", 1)[1].rstrip("]").split(), float)
+    np.testing.assert_allclose(values, tflite.run(int8, clip)["embedding"], atol=1e-3)

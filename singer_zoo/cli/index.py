@@ -3,6 +3,7 @@
 - `build DIR_OR_MANIFEST --model NAME_OR_PATH --out INDEX`: embed a folder of audio files
   or a manifest and store a faiss index (bad files are reported and skipped);
 - `add INDEX FILES...`: embed more recordings with the index's model and add them;
+- `remove INDEX ID_OR_PATH...`: remove recordings (no rebuild);
 - `query INDEX AUDIO -k 10`: print the k nearest performances (squared distances).
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ def register(subparsers) -> None:
     b.add_argument("--model", required=True, metavar="NAME_OR_PATH",
                    help="exported model (name in exported/ or folder)")
     b.add_argument("--out", required=True, metavar="INDEX", help="index folder")
+    b.add_argument("--kind", default="auto", choices=("auto", "flat", "ivf"),
+                   help="auto (default): exact up to 200,000 recordings, IVF beyond")
     b.set_defaults(func=run_build)
     other_model = {"metavar": "NAME_OR_PATH",
                    "help": "exported model, if not the one the index was built with (e.g. moved)"}
@@ -25,6 +28,10 @@ def register(subparsers) -> None:
     a.add_argument("files", nargs="+", metavar="FILE")
     a.add_argument("--model", **other_model)
     a.set_defaults(func=run_add)
+    r = sub.add_parser("remove", help="remove recordings from an index without rebuilding")
+    r.add_argument("index", metavar="INDEX")
+    r.add_argument("items", nargs="+", metavar="ID_OR_PATH")
+    r.set_defaults(func=run_remove)
     q = sub.add_parser("query", help="the nearest performances to a recording")
     q.add_argument("index", metavar="INDEX")
     q.add_argument("audio", metavar="AUDIO")
@@ -41,7 +48,7 @@ def _report(failed: dict) -> None:
 def run_build(args) -> int:
     from singer_zoo import index
 
-    idx, failed = index.build(args.source, args.model, args.out)
+    idx, failed = index.build(args.source, args.model, args.out, kind=args.kind)
     _report(failed)
     print(f"indexed {len(idx)} recordings in {args.out} ({len(failed)} skipped)")
     return 0
@@ -53,6 +60,14 @@ def run_add(args) -> int:
     ids, failed = index.add(args.index, args.files, args.model)
     _report(failed)
     print(f"added {len(ids)} recordings to {args.index} ({len(failed)} skipped)")
+    return 0
+
+
+def run_remove(args) -> int:
+    from singer_zoo import index
+
+    n = index.remove(args.index, args.items)
+    print(f"removed {n} recordings from {args.index}")
     return 0
 
 
