@@ -206,10 +206,10 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
               validation_data=val_ds, validation_steps=val_steps,
               validation_freq=validation_epochs(t.validation_every, t.max_epochs),
               callbacks=callbacks, verbose=verbose)
+    n = t.precise_bn_batches  # on every worker, so that a multi-worker run stays in step
+    bn = recompute_bn_statistics(model.embedder if t.task == "siamese" else model,
+                                 _bn_batches(train_ds, t.task, n), n) if n else 0
     if chief:
-        n = t.precise_bn_batches
-        bn = recompute_bn_statistics(model.embedder if t.task == "siamese" else model,
-                                     _bn_batches(train_ds, t.task, n), n) if n else 0
         metrics = _finish(model, run_dir, es, backup, cfg, bn)
     else:
         metrics = {"finished": True, "epochs_run": len(read_history(run_dir / "history.csv")
