@@ -21,11 +21,11 @@
 # T1_ROWS, T2_ROWS (comma-separated zoo rows), T1_BUDGET, T2_BUDGET (budget options of
 # `singer-zoo experiment`).
 #
-# The default budget is the one docs/experiments.md reports (30 steps of 16 windows or pairs
-# per row, validation every 10 steps), run with the shallow ResNeXt rows only: one training
-# step of a shallow CNN row took 26-31 s against 9 s for a shallow ResNeXt row on the
-# shared 2-core machine (batch 16, load average 7), so the CNN rows did not fit the hour.
-# Add them with T1_ROWS=...,t1_cnn_shallow_none,t1_cnn_shallow_max,... on a faster machine.
+# Budget: 30 steps of 16 windows (or pairs) per row, validation every 10 steps, the shallow
+# ResNeXt rows only: one training step of a shallow CNN row took 26-31 s against 9 s for a
+# shallow ResNeXt row on the shared 2-core machine (batch 16, load average 7), so the CNN
+# rows do not fit an hour there. Add them with T1_ROWS=...,t1_cnn_shallow_none,... on a
+# faster machine. Status (docs/experiments.md): not yet run to completion.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
