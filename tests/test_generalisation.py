@@ -1,12 +1,14 @@
 """Trained models generalise in inference mode (issue 15): held-out accuracy of the mobile
-classifier, singer separation of the siamese embedder on held-out songs, and inference-mode
-vs training-mode agreement of the batch-norm layers after training.
+classifier, and inference-mode vs training-mode agreement of the batch-norm layers after
+training.
 
 Corpus: 6 singers x 8 songs x 6 s (generated, seed 0); songs 0-3 train, song 4 validates,
 songs 5-7 are held out. The mobile rows keep their architecture; windows are 64 frames
-(1.5 s) and the learning rate 1e-3 so that a few dozen steps learn. Thresholds have margin
-from repeated runs (docs/training.md, "Batch normalisation"); with Keras's default BN
-momentum and no re-estimation these models scored at chance in inference mode.
+(1.5 s) and the learning rate 1e-3 so that a few dozen steps learn. Measured on a heavily
+loaded machine, too few runs to set the margins from their spread: held-out window accuracy
+0.73 (chance 0.17) with precise BN over 50 batches, >= 0.5 and an inference/training
+difference < 0.1 with the final 20; 0.246 and 1.035 with Keras's default BN momentum and no
+re-estimation (the code before issue 15), where both tests fail.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 
 from singer_zoo.data import generate_corpus, load_feature_set, read_manifest
-from singer_zoo.evaluation import knn_accuracies, verification_eer, window_accuracy
+from singer_zoo.evaluation import window_accuracy
 from singer_zoo.registry import get_config
 from singer_zoo.training import load_split, train
 
@@ -76,22 +78,3 @@ def test_inference_mode_matches_training_mode_after_training(classifier):
     b = np.asarray(conv(x, training=True))
     rel = np.abs(a - b).mean() / np.abs(b).mean()
     assert rel < 0.1, f"inference vs training mode differ by {rel:.3f} (relative)"
-
-
-def test_siamese_embedder_separates_singers_on_held_out_songs(corpus, tmp_path_factory):
-    from singer_zoo.evaluation.baseline import baseline_performance_vectors
-    from singer_zoo.experiments.embedding import performance_embeddings
-
-    cfg = config("mobile_resnext_attention", max_epochs=8, steps_per_epoch=5)
-    model, _, test_fs, _ = _run(corpus, cfg, tmp_path_factory)
-    perf, _ = performance_embeddings(model.embedder, test_fs)  # (18, 16)
-    singers = [r.singer for r in test_fs.recordings]
-    songs = [r.song for r in test_fs.recordings]
-    eer = verification_eer(perf, singers, None, "all").eer
-    knn = knn_accuracies(perf, singers, ks=(1,))[1]
-    base, kept = baseline_performance_vectors(test_fs.recordings)
-    assert [r.path for r in kept] == [r.path for r in test_fs.recordings]
-    base_knn = knn_accuracies(base, singers, ks=(1,))[1]
-    assert eer <= 0.3, f"singer verification EER {eer:.3f}"
-    assert knn > base_knn, f"singer 1-NN {knn:.3f}, handcrafted baseline {base_knn:.3f}"
-    assert len(set(songs)) == 3
