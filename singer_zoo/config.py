@@ -204,7 +204,7 @@ class TrainConfig(_Section):
     min_improvement: float = 0.005  # a new best must beat the old by 0.5 % (paper: 99.5 %)
     margin: float = 1.0  # contrastive loss margin m
     seed: int = 0
-    precise_bn_batches: int = 50  # re-estimate BN statistics on this many batches; 0: off
+    precise_bn_batches: int = 20  # re-estimate BN statistics on this many batches; 0: off
 
     def __post_init__(self):
         c = "TrainConfig"

@@ -32,9 +32,12 @@ def test_sections_round_trip_and_reject_unknown_fields(cls):
     (ArchConfig, {"stages": [[]]}, "stages must be non-empty lists"),
     (ArchConfig, {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     (ArchConfig, {"stages": [[100]]}, "bottleneck width 50 .* not divisible by cardinality 4"),
+    (ArchConfig, {"bn_momentum": 1.0}, r"bn_momentum must be in \(0, 1\), got 1.0"),
+    (ArchConfig, {"bn_momentum": 0}, r"bn_momentum must be in \(0, 1\), got 0"),
     (TrainConfig, {"task": "triplet"}, "task='triplet' is not one of classifier, siamese"),
     (TrainConfig, {"batch_size": True}, "batch_size must be a positive number"),
     (TrainConfig, {"task": "siamese", "batch_size": 31}, "siamese batch_size must be even"),
+    (TrainConfig, {"precise_bn_batches": -1}, "precise_bn_batches must be an integer >= 0"),
 ])
 def test_invalid_values_name_the_section_and_field(cls, kwargs, problem):
     with pytest.raises(ConfigError, match=rf"{cls.__name__}: .*{problem}"):

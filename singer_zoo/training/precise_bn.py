@@ -23,7 +23,7 @@ import numpy as np
 
 from singer_zoo.errors import ConfigError
 
-DEFAULT_BATCHES = 50
+DEFAULT_BATCHES = 20
 
 
 def batch_norm_layers(model: keras.Model) -> list:

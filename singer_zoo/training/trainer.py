@@ -227,10 +227,10 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
         callbacks.append(backup)  # last: it saves the state the others updated this epoch
         fit(model, cfg, (train_ds, val_ds, steps, val_steps), epochs=t.max_epochs,
             callbacks=callbacks, verbose=verbose, initial_epoch=epoch)
+    n = t.precise_bn_batches  # on every worker, so that a multi-worker run stays in step
+    bn = recompute_bn_statistics(model.embedder if t.task == "siamese" else model,
+                                 _bn_batches(train_src, t.task, n), n) if n else 0
     if chief:
-        n = t.precise_bn_batches
-        bn = recompute_bn_statistics(model.embedder if t.task == "siamese" else model,
-                                     _bn_batches(train_src, t.task, n), n) if n else 0
         metrics = _finish(model, run_dir, es, backup, cfg, bn)
     else:
         from singer_zoo.evaluation.plots import read_history_csv
