@@ -1,6 +1,6 @@
 """Build the training pack and the held-out evaluation sets of issue 17 (data engine).
 
-    python recipes/training_pack.py --out runs/engine            # ~25 min on 2 shared cores
+    python recipes/training_pack.py --out runs/engine   # 28 min here (4 workers, 2 shared cores)
 
 1. installs what it needs from Debian when missing: sox, flite, Festival with
    --no-install-recommends (its recommends pull in the reserved kal voice), the Festival

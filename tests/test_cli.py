@@ -9,6 +9,7 @@ EXTRACTING = {
     "train": ["train", "mobile_resnext_attention", "--data", "m.csv", "--out", "o"],
     "tune": ["tune", "s.yaml", "--data", "m.csv", "--out", "o"],
     "experiment": ["experiment", "table2", "--data", "m.csv", "--out", "o"],
+    "finetune": ["finetune", "mobile_resnext_attention", "--data", "m.csv", "--out", "o"],
 }
 
 

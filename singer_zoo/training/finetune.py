@@ -96,9 +96,11 @@ def finetune(model, manifest, out, *, run_dir=None, steps: int = 50, epochs: int
     siamese.compile(optimizer=keras.optimizers.Adam(learning_rate),
                     loss=ContrastiveLoss(cfg.train.margin))
     val = list(_pairs(val_fs, batch_size, seed + 1).take(VAL_BATCHES).as_numpy_iterator())
+    val_x = [np.concatenate([x[k] for x, _ in val]) for k in (0, 1)]  # fixed pairs
+    val_y = np.concatenate([y for _, y in val])
 
-    def val_loss() -> float:
-        return float(np.mean([siamese.evaluate(x, y, verbose=0) for x, y in val]))
+    def val_loss() -> float:  # one evaluate call: the mean over the equal-sized batches
+        return float(siamese.evaluate(val_x, val_y, batch_size=batch_size, verbose=0))
 
     before = best = val_loss()
     best_weights, best_epoch, train_ds = siamese.get_weights(), 0, _pairs(train_fs,
