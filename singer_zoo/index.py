@@ -20,6 +20,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from singer_zoo.data.manifest import audio_path, read_manifest
 from singer_zoo.errors import ConfigError, CorruptIndexError
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac",
@@ -44,9 +45,8 @@ def collect(dir_or_manifest) -> list[dict]:
         files = sorted(p for p in src.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
         if not files:
             raise ConfigError(f"{src}: no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})")
-        return [{"path": str(p.resolve()), "singer": "", "song": ""} for p in files]
-    from singer_zoo.data.manifest import read_manifest
-
+        return [{"path": audio_path(src, p.relative_to(src)), "singer": "", "song": ""}
+                for p in files]
     m = read_manifest(src, check_files=False, splits=None)
     return [{"path": r.path, "singer": r.singer, "song": r.song} for r in m]
 
@@ -136,7 +136,7 @@ def add(index_folder, files, model=None, progress=None) -> tuple[list[int], dict
 
     idx = VoiceIndex.load(index_folder)
     embedder = load(model or idx.model)
-    records = [{"path": str(Path(f).resolve()), "singer": "", "song": ""} for f in files]
+    records = [{"path": audio_path(os.getcwd(), f), "singer": "", "song": ""} for f in files]
     x, kept, failed = _embed(embedder, records, progress)
     ids = idx.add(x, kept)
     idx.save(index_folder)

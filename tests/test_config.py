@@ -33,7 +33,7 @@ def test_sections_round_trip_and_reject_unknown_fields(cls):
     (ArchConfig, {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     (ArchConfig, {"stages": [[100]]}, "bottleneck width 50 .* not divisible by cardinality 4"),
     (TrainConfig, {"task": "triplet"}, "task='triplet' is not one of classifier, siamese"),
-    (TrainConfig, {"batch_size": True}, "batch_size must be a positive number"),
+    (TrainConfig, {"batch_size": True}, "batch_size must be an integer, got True"),
     (TrainConfig, {"task": "siamese", "batch_size": 31}, "siamese batch_size must be even"),
 ])
 def test_invalid_values_name_the_section_and_field(cls, kwargs, problem):
@@ -63,7 +63,7 @@ def test_zoo_config_yaml_round_trip_and_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="name must be letters"):
         ZooConfig("my row", "beyond")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\ntable: beyond\narch: {dropout: 2}\n")
+    bad.write_text("name: x\ntable: beyond\nfeatures: {}\ntrain: {}\narch: {dropout: 2}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: ArchConfig: dropout"):
         ZooConfig.from_yaml(bad)
     bad.write_text("name: [unclosed\n")
