@@ -37,8 +37,8 @@ from singer_zoo.decoders import AudioInfo, open_decoder
 from singer_zoo.errors import (AudioError, AudioFileNotFound, ConfigError, CorruptAudioFile,
                                EmptyAudioFile, InvalidSamplesError, SilentAudioError)
 
-__all__ = ["AudioInfo", "MAX_SAMPLE_RATE", "MAX_SECONDS", "MIN_SAMPLE_RATE", "RESAMPLE_QUALITY",
-           "SILENCE_PEAK", "audio_info", "check_audio_path", "check_waveform",
+__all__ = ["MAX_SAMPLE_RATE", "MAX_SECONDS", "MIN_SAMPLE_RATE", "RESAMPLE_QUALITY",
+           "SILENCE_PEAK", "AudioInfo", "audio_info", "check_audio_path", "check_waveform",
            "load_audio", "stream_audio"]
 
 log = logging.getLogger(__name__)

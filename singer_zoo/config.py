@@ -59,12 +59,13 @@ def _check_types(obj) -> None:
     with a TypeError."""
     for f in dataclasses.fields(obj):
         v, kind = getattr(obj, f.name), f.type
-        ok = {"int": lambda: isinstance(v, int) and not isinstance(v, bool),
-              "float": lambda: isinstance(v, (int, float)) and not isinstance(v, bool)
-              and math.isfinite(v),
-              "str": lambda: isinstance(v, str),
-              "bool": lambda: isinstance(v, bool)}.get(kind, lambda: True)()
-        _check(ok, type(obj).__name__, f"{f.name} must be {_TYPES.get(kind)}, got {v!r}")
+        if kind not in _TYPES:
+            continue
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        ok = {"int": number and isinstance(v, int),
+              "float": number and math.isfinite(v),
+              "str": isinstance(v, str), "bool": isinstance(v, bool)}[kind]
+        _check(ok, type(obj).__name__, f"{f.name} must be {_TYPES[kind]}, got {v!r}")
 
 
 class _Section:

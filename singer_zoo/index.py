@@ -37,10 +37,17 @@ class Hit:
     song: str
 
 
+def check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k must be >= 1 (an integer), got {k!r}")
+
+
 def collect(dir_or_manifest) -> list[dict]:
     """[{"path", "singer", "song"}] of a manifest CSV or of the audio files in a folder
     (recursively, by extension; singer and song unknown)."""
     src = Path(dir_or_manifest)
+    if not src.exists():
+        raise ConfigError(f"{src}: no such folder or manifest file")
     if src.is_dir():
         files = sorted(p for p in src.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
         if not files:
@@ -76,8 +83,7 @@ class VoiceIndex:
 
     def search(self, embedding, k: int = 10) -> list[Hit]:
         """The k nearest recordings to one embedding, nearest first."""
-        if k < 1:
-            raise ConfigError(f"k must be >= 1, got {k}")
+        check_k(k)
         q = np.ascontiguousarray(embedding, dtype=np.float32).reshape(1, self.dim)
         dist, ids = self.index.search(q, min(k, len(self)))
         return [Hit(int(i), float(d), **self.items[int(i)])
@@ -116,13 +122,21 @@ def _embed(embedder, records: list[dict], progress) -> tuple[np.ndarray, list[di
     return x, kept, failed
 
 
-def build(source, model, out, progress=None) -> tuple[VoiceIndex, dict]:
+def build(source, model, out, progress=None, overwrite: bool = False
+          ) -> tuple[VoiceIndex, dict]:
     """Embed every recording of `source` (folder or manifest) with the exported `model`
-    and save the index to `out`; return (index, {path: error} of skipped files)."""
+    and save the index to `out`; return (index, {path: error} of skipped files). An
+    existing index at `out` is replaced only with `overwrite` (`add` extends one)."""
     from singer_zoo.inference import load
 
+    out = Path(out)
+    if out.exists() and not overwrite:
+        what = "an index" if (out / ITEMS_FILE).exists() else "a file or folder"
+        raise ConfigError(f"{out}: {what} already exists there; use `index add` to extend "
+                          f"an index, or overwrite (--overwrite) to replace it")
+    records = collect(source)
     embedder = load(model)
-    x, kept, failed = _embed(embedder, collect(source), progress)
+    x, kept, failed = _embed(embedder, records, progress)
     idx = VoiceIndex(str(embedder.path), embedder.dim)
     idx.add(x, kept)
     idx.save(out)
@@ -131,13 +145,25 @@ def build(source, model, out, progress=None) -> tuple[VoiceIndex, dict]:
 
 def add(index_folder, files, model=None, progress=None) -> tuple[list[int], dict]:
     """Embed `files` with the index's model (or `model`, e.g. after moving the export)
-    and add them; return (new ids, {path: error} of skipped files)."""
+    and add them; return (new ids, {path: error} of skipped files). A file already in the
+    index (or listed twice) is skipped with a message: it would be a duplicate hit."""
     from singer_zoo.inference import load
 
     idx = VoiceIndex.load(index_folder)
+    if isinstance(files, (str, bytes, os.PathLike)):
+        files = [files]
+    indexed = {item["path"]: i for i, item in idx.items.items()}
+    records, failed = [], {}
+    for f in files:
+        path = audio_path(os.getcwd(), f)
+        if path in indexed:
+            failed[path] = f"{path}: already in the index (id {indexed[path]}); not added again"
+        else:
+            indexed[path] = "this batch"
+            records.append({"path": path, "singer": "", "song": ""})
     embedder = load(model or idx.model)
-    records = [{"path": audio_path(os.getcwd(), f), "singer": "", "song": ""} for f in files]
-    x, kept, failed = _embed(embedder, records, progress)
+    x, kept, bad = _embed(embedder, records, progress)
+    failed.update(bad)
     ids = idx.add(x, kept)
     idx.save(index_folder)
     return ids, failed
@@ -148,5 +174,6 @@ def query(index_folder, audio, k: int = 10, model=None) -> list[Hit]:
     index's model (or `model`)."""
     from singer_zoo.inference import load
 
+    check_k(k)  # before the model loads (seconds)
     idx = VoiceIndex.load(index_folder)
     return idx.search(load(model or idx.model).embed(audio), k)

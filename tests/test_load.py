@@ -72,6 +72,7 @@ def test_similarity_is_exp_of_negative_squared_distance():
 
 def test_load_by_name_and_unknown_name(model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(inference, "exported_dir", lambda: tmp_path)
+    monkeypatch.chdir(tmp_path)  # no ./exported: only exported_dir() is searched
     shutil.copytree(model_dir, tmp_path / "tiny")
     assert singer_zoo.load("tiny").path == (tmp_path / "tiny").resolve()
     with pytest.raises(UnknownNameError, match="valid: tiny"):

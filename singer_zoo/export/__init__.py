@@ -11,14 +11,14 @@ model file (with a config.yaml beside it, or `config=`), and writes
 Every file is reloaded and checked against the Keras model on audio before the folder is
 published (`checks` in the card; tolerances below). Writes are atomic: everything goes to
 a hidden temporary folder next to `out`, which replaces `out` only once complete, so an
-interrupted export leaves the previous export (or nothing) in place.
+interrupted export leaves the previous export (or nothing) in place; what a killed export
+leaves behind is cleaned up by the next one (`singer_zoo.export.publish`).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from singer_zoo.audio import load_audio
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.export import card as card_mod
-from singer_zoo.export import tflite
+from singer_zoo.export import publish, tflite
 from singer_zoo.export.savedmodel import (EmbeddingGraph, check_savedmodel, embedder_of,
                                           keras_reference)
 
@@ -107,17 +107,6 @@ def _prepare_target(out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Swap the complete staging folder into place (two renames; old export removed)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_audio=None,
            config=None, name: str | None = None, card_extra: dict | None = None
            ) -> ExportResult:
@@ -147,8 +136,9 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         wave, check_name = check_audio, "<waveform>"
     wave = np.asarray(wave, np.float32)
     out = Path(out).resolve()
+    publish.clean_stale(out)  # an earlier export killed part-way (export.publish)
     _prepare_target(out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    staging = publish.staging_dir(out)
     try:
         graph = EmbeddingGraph(embedder, cfg)
         graph.write(staging / "saved_model", clip_samples)
@@ -175,7 +165,7 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
             "embedding_dim": cfg.arch.embedding_dim,
             "tflite": {m: f"model_{m}.tflite" for m in modes}, **info, "checks": checks,
             "check_audio": check_name, **card_extra})
-        _publish(staging, out)
+        publish.publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out, card)
