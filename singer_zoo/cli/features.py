@@ -7,6 +7,7 @@ good file is still written), 0 otherwise. See docs/datasets.md.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -25,7 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--frontend", default="mel", choices=("mel", "cqt"))
     add_extraction_options(p)
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show a progress bar (a summary line when not on a terminal; "
+                        "default on)")
     p.set_defaults(func=run)
 
 

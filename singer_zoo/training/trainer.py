@@ -11,14 +11,22 @@ scope), fits it with Adam and the paper's early stopping, and leaves in `out_dir
 
 Only the chief of a multi-worker cluster writes `out_dir`; see distribute.worker_dir.
 
-Running `train` again on the same directory resumes from the last epoch's checkpoint, or,
-when `metrics.json` says the run is done, returns its result without training.
+Running `train` again on the same directory resumes from the last epoch's checkpoint (and
+says so), or, when `metrics.json` says the run is done, returns its result without
+training. The budget (`BUDGET_FIELDS`: max_epochs, patience, validation_every) may change
+between sessions, so an interrupted run can be finished sooner; any other change of the
+setup needs `overwrite`.
+
+With `verbose`, training first prints its budget and, after the first epoch, what the
+whole budget would take at that pace; Keras' progress bars (verbose=1) become one line per
+epoch (verbose=2) when stdout is not a terminal, so log files hold no escape codes.
 """
 from __future__ import annotations
 
 import csv
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +36,12 @@ import tensorflow as tf
 
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError
-from singer_zoo.training.callbacks import PaperEarlyStopping, RunBackup
+from singer_zoo.training.callbacks import BudgetEstimate, PaperEarlyStopping, RunBackup
 from singer_zoo.training.distribute import (global_batch_size, has_gpu, is_chief,
                                             precision_policy, worker_dir, xla_supported)
 from singer_zoo.training.inputs import TrainData, make_datasets
 
+BUDGET_FIELDS = ("max_epochs", "patience", "validation_every")  # may change on resume
 ARTEFACTS = ("config.yaml", "run.json", "backup", "logs", "history.csv", "best.keras",
              "loss.png", "metrics.json", ".workers")
 
@@ -77,7 +86,8 @@ def prepare_run_dir(run_dir: Path, cfg: ZooConfig, run_info: dict, overwrite: bo
     elif cfg_path.exists():
         old = {"config": ZooConfig.from_yaml(cfg_path).to_dict(),
                **json.loads((run_dir / "run.json").read_text(encoding="utf-8"))}
-        changed = _diff(old, {"config": cfg.to_dict(), **run_info})
+        changed = [k for k in _diff(old, {"config": cfg.to_dict(), **run_info})
+                   if k not in {f"config.train.{f}" for f in BUDGET_FIELDS}]
         if changed:
             raise ConfigError(f"{run_dir}: holds a run with a different setup (differs in "
                               f"{', '.join(changed)}); use --overwrite or another --out")
@@ -179,16 +189,22 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
     keras.utils.set_random_seed(cfg.train.seed)
     batch = global_batch_size(cfg.train.batch_size, strategy)
     train_ds, val_ds, steps, val_steps = make_datasets(cfg, train_data, val_data, batch)
+    t = cfg.train
+    if verbose == 1 and not sys.stdout.isatty():
+        verbose = 2  # no \r progress bars in log files
+    if verbose:
+        print(f"{cfg.name} ({t.task}) -> {out_dir}: up to {t.max_epochs} epochs of {steps} "
+              f"steps, validation every {t.validation_every} epochs, stopping after "
+              f"{t.patience} epochs without improvement", flush=True)
     strategy = strategy or tf.distribute.get_strategy()
     with precision_policy(mixed_precision), strategy.scope():
         model = compile_model(cfg, len(class_names))
 
-    t = cfg.train
     es = PaperEarlyStopping(t.patience, t.validation_every, t.min_improvement, verbose=verbose)
     csv_logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)
     backup = RunBackup(run_dir / "backup", early_stopping=es,
-                       history_csv=run_dir / "history.csv")
-    callbacks = [es, csv_logger]
+                       history_csv=run_dir / "history.csv", verbose=verbose)
+    callbacks = [es, csv_logger] + ([BudgetEstimate(t.max_epochs)] if verbose else [])
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
     callbacks.append(backup)  # last: it trims history.csv after CSVLogger opened it

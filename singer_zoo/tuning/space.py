@@ -247,9 +247,19 @@ def space_from_dict(data, source: str = "<space>") -> SearchSpace:
 
 
 def load_space(path, fixed: Mapping | None = None) -> SearchSpace:
-    """Read and validate a space file; `fixed` ({name: value}) fixes hyperparameters."""
-    from singer_zoo.config import read_yaml
+    """Read and validate a space file; `fixed` ({name: value}) fixes hyperparameters. A
+    relative `zoo_configs/...` path that does not exist from the current folder is the
+    zoo's own file (the README's `tune zoo_configs/search_spaces/default.yaml` then works
+    from any folder)."""
+    from pathlib import Path
 
+    from singer_zoo.config import read_yaml
+    from singer_zoo.registry import configs_dir
+
+    p = Path(path)
+    if not p.exists() and not p.is_absolute() and p.parts[:1] == ("zoo_configs",):
+        zoo = configs_dir().joinpath(*p.parts[1:])
+        path = zoo if zoo.exists() else path
     space = space_from_dict(read_yaml(path, "search space"), str(path))
     return space.with_fixed(fixed) if fixed else space
 
