@@ -18,11 +18,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import soundfile as sf
 
 import singer_zoo
-from singer_zoo import index, inference
-from singer_zoo.audio import audio_info, check_audio_path, load_audio
+from singer_zoo import audio, index, inference
+from singer_zoo.audio import audio_info, load_audio
 from singer_zoo.batch import run_batch
 from singer_zoo.cli import main
 from singer_zoo.cli.features import _file_names
@@ -32,9 +31,9 @@ from singer_zoo.errors import (AudioFileNotFound, ConfigError, CorruptAudioFile,
                                IntegrityError, InvalidSamplesError, ManifestError,
                                SilentAudioError, UnknownNameError)
 from singer_zoo.evaluation.protocols import cv_folds
-from singer_zoo.export import export, publish
+from singer_zoo.export import export
 from singer_zoo.registry import REPO_ROOT, get_config, list_models
-from singer_zoo.training.callbacks import BudgetEstimate, PaperEarlyStopping, RunBackup
+from singer_zoo.training import callbacks
 from singer_zoo.training.trainer import prepare_run_dir
 from test_export import make_run, voice
 
@@ -76,10 +75,10 @@ def _manifest_with(tmp_path, manifest, *extra: tuple[str, str]) -> Path:
 # --- 1. symlink loops ---------------------------------------------------------------------
 
 def test_1_symlink_loop_is_a_named_error_and_the_good_files_survive(setup, tmp_path, capsys):
-    root, model, manifest = setup
+    _, model, manifest = setup
     loop = _loop(tmp_path)
     with pytest.raises(CorruptAudioFile, match="loop1.wav: symlink loop"):
-        check_audio_path(loop)
+        audio.check_audio_path(loop)
     m = _manifest_with(tmp_path, manifest, (str(loop), "x"))
     assert main(["data", "check", str(m)]) == 1
     out = capsys.readouterr().out
@@ -105,7 +104,8 @@ def test_2_features_cli_writes_each_recordings_own_frames(tmp_path, write_audio,
     m.write_text("path,singer,recording\n" + "".join(
         f"{p.name},s{i},{rid}\n" for i, (p, rid) in enumerate(zip(paths, ["s_2", "s", "s!"]))))
     assert main(["features", str(m), "--out", str(tmp_path / "f"), "--no-progress"]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "f" / "index.csv")))
+    with open(tmp_path / "f" / "index.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert len({r["features"] for r in rows}) == 3
     for r in rows:
         assert len(np.load(tmp_path / "f" / r["features"])) == int(r["frames"])
@@ -220,6 +220,8 @@ def test_6_export_cleans_up_and_recovers_and_publishes_readable(setup, tmp_path)
 
 
 def test_6_publish_recovers_only_when_the_export_is_missing(tmp_path):
+    from singer_zoo.export import publish
+
     out, dead = tmp_path / "x", _dead_pid()
     (tmp_path / f".x.old-{dead}").mkdir()
     out.mkdir()
@@ -247,7 +249,7 @@ def test_7_header_only_and_text_files_say_what_they_are(tmp_path, write_audio, c
 
 
 def test_7_index_build_and_add_exit_1_when_files_are_skipped(setup, tmp_path, capsys):
-    root, model, manifest = setup
+    _, model, manifest = setup
     folder = tmp_path / "c"
     shutil.copytree(manifest.parent, folder)
     (folder / "bad.wav").write_text("not audio")
@@ -303,7 +305,7 @@ def test_11_an_edited_card_is_refused(setup, tmp_path, field, value):
 # --- 12. index and batch API misuse -------------------------------------------------------
 
 def test_12_index_misuse(setup, embedder, tmp_path, capsys):
-    root, model, manifest = setup
+    _, model, manifest = setup
     idx, _ = index.build(manifest, model, tmp_path / "idx")
     with pytest.raises(ConfigError, match="already exists.*index add.*--overwrite"):
         index.build(manifest, model, tmp_path / "idx")
@@ -320,7 +322,7 @@ def test_12_a_dangling_symlink_is_named_as_listed(tmp_path, setup):
     link = tmp_path / "mine.wav"
     link.symlink_to(tmp_path / "gone" / "target.wav")
     m = _manifest_with(tmp_path, setup[2], (str(link), "x"))
-    rec = [r for r in read_manifest(m, check_files=False) if r.singer == "x"][0]
+    rec = next(r for r in read_manifest(m, check_files=False) if r.singer == "x")
     assert rec.path == str(link)
     with pytest.raises(AudioFileNotFound, match=r"mine.wav: broken symlink: its target "
                                                 r"'.*target.wav' does not exist"):
@@ -350,11 +352,11 @@ def _tiny_fit(run_dir, epochs, verbose, interrupt_at=None):
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile("adam", "mse")
-    es = PaperEarlyStopping(patience=10, validation_every=1)
+    es = callbacks.PaperEarlyStopping(patience=10, validation_every=1)
     x = np.ones((8, 3), np.float32)
     model.fit(x, x[:, :1], epochs=epochs, validation_data=(x, x[:, :1]), verbose=0,
-              callbacks=[Interrupt(), es, BudgetEstimate(epochs),
-                         RunBackup(run_dir / "backup", es, verbose=verbose)])
+              callbacks=[Interrupt(), es, callbacks.BudgetEstimate(epochs),
+                         callbacks.RunBackup(run_dir / "backup", es, verbose=verbose)])
 
 
 def test_15_training_prints_its_budget_estimate_and_says_it_resumed(tmp_path, capsys):
