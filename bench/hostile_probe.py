@@ -236,7 +236,7 @@ def run_probe(model: str = "mobile_resnext_attention", work: Path | None = None
     import singer_zoo
     from singer_zoo.errors import SingerZooError
 
-    work = Path(work or tempfile.mkdtemp(prefix="hostile_probe."))
+    work = Path(work or tempfile.mkdtemp(prefix="hostile_probe.")).resolve()
     goods, kinds = make_inputs(work / "inputs")
     _manifest(work, goods).rename(work / "goods.csv")
     for name in ("goods.index", "add.index"):  # queried / extended by every kind
