@@ -15,7 +15,8 @@ the streaming numpy extractor straight from the file (same values within 1e-4; t
 is never held whole) and embedded through `embed_windows`, WINDOW_BATCH windows at a time,
 each batch cut from the (frames, bins) features when it is needed. Memory then stays
 bounded by the features (about 60 MB per hour of audio) plus one batch: a 60-minute file
-took +105 MiB over the loaded model, against +652 MiB before (docs/export.md, bench/bench_long_memory.py).
+took +105 MiB over the loaded model, against +652 MiB before (docs/export.md,
+bench/bench_long_memory.py).
 
 Distances: the siamese models are trained on the squared Euclidean distance
 D = ||a - b||^2 between embeddings (contrastive loss, margin 1), so same-singer pairs are
