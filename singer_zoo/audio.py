@@ -22,6 +22,7 @@ Short recordings are not an error here: the feature layer pads them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
@@ -36,12 +37,18 @@ from singer_zoo.decoders import AudioInfo, open_decoder
 from singer_zoo.errors import (AudioError, AudioFileNotFound, ConfigError, CorruptAudioFile,
                                EmptyAudioFile, InvalidSamplesError, SilentAudioError)
 
-__all__ = ["AudioInfo", "RESAMPLE_QUALITY", "SILENCE_PEAK", "audio_info", "check_waveform",
+__all__ = ["MAX_SAMPLE_RATE", "MAX_SECONDS", "MIN_SAMPLE_RATE", "RESAMPLE_QUALITY",
+           "SILENCE_PEAK", "AudioInfo", "audio_info", "check_audio_path", "check_waveform",
            "load_audio", "stream_audio"]
 
 log = logging.getLogger(__name__)
 
 SILENCE_PEAK = 1e-4  # full scale = 1.0; -80 dBFS, a few LSB of 16-bit audio
+# plausible recordings (checked on the header, before any allocation): a rate below 4 kHz
+# cannot hold a voice (a 400-KB WAV claiming 1 Hz resampled to 55 hours at 22050 Hz), and
+# nothing sung lasts longer than MAX_SECONDS
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 768000
+MAX_SECONDS = 6 * 3600
 RESAMPLE_QUALITY = "HQ"  # libsoxr 20-bit preset: alias rejection far below the 60-80 dB front end
 
 
@@ -64,10 +71,23 @@ def _decoder_errors(path, where=lambda: ""):
         raise CorruptAudioFile(path, f"cannot read{where()}: {e.strerror or e}") from e
 
 
-def _check_path(path) -> str:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise AudioFileNotFound(path, "no such file")
+def check_audio_path(path) -> str:
+    """`path` (str, bytes or PathLike) as a str, if it names an existing, non-empty file;
+    else the `AudioError` that says why: missing, a broken symlink (named as given, with
+    its target), a symlink loop, a directory, 0 bytes."""
+    path = os.fsdecode(path)
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):  # name the entry the user gave, then where it points
+            raise AudioFileNotFound(path, f"broken symlink: its target {os.readlink(path)!r} "
+                                          "does not exist") from None
+        raise AudioFileNotFound(path, "no such file") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CorruptAudioFile(path, "symlink loop: the link resolves back to itself") \
+                from None
+        raise CorruptAudioFile(path, f"cannot read: {e.strerror or e}") from None
     if os.path.isdir(path):
         raise CorruptAudioFile(path, "is a directory, not an audio file")
     if os.path.getsize(path) == 0:
@@ -83,7 +103,24 @@ def _check_args(sr, block_seconds) -> None:
 
 
 def _open(path):
-    return open_decoder(_check_path(path))
+    """A decoder whose header describes a plausible recording (else `CorruptAudioFile`,
+    before any sample is decoded or allocated)."""
+    dec = open_decoder(check_audio_path(path))
+    info = dec.info
+    problem = None
+    if not info.sample_rate or not info.channels:
+        problem = ("not a readable audio file (the decoder finds no sample rate or channels "
+                   "in it)")
+    elif not MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE:
+        problem = (f"implausible sample rate {info.sample_rate} Hz in the header (expected "
+                   f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz): a damaged or forged header")
+    elif info.duration is not None and info.duration > MAX_SECONDS:
+        problem = (f"implausible length {info.duration / 3600:.1f} h in the header (at most "
+                   f"{MAX_SECONDS / 3600:g} h)")
+    if problem:
+        dec.close()
+        raise CorruptAudioFile(info.path, problem)
+    return dec
 
 
 def audio_info(path) -> AudioInfo:
@@ -109,6 +146,9 @@ def stream_audio(path, sr: int = 22050, block_seconds: float = 30.0) -> Iterator
                     at = (decoded + np.flatnonzero(~np.isfinite(x))[0]) / rate
                     raise InvalidSamplesError(path, f"NaN or infinite sample values at {at:.2f} s")
                 decoded += len(x)
+                if decoded > MAX_SECONDS * rate:  # a header that did not state the length
+                    raise CorruptAudioFile(path, f"longer than {MAX_SECONDS / 3600:g} h: "
+                                                 "not a plausible recording")
                 if rate != sr and resampler is None:
                     resampler = soxr.ResampleStream(rate, sr, 1, dtype="float32",
                                                     quality=RESAMPLE_QUALITY)
@@ -122,9 +162,12 @@ def stream_audio(path, sr: int = 22050, block_seconds: float = 30.0) -> Iterator
                 yield y
     finally:
         dec.close()
-    _check_length(dec, decoded)
     if emitted == 0:
-        raise EmptyAudioFile(path, "decodes to zero samples")
+        promised = dec.promised
+        raise EmptyAudioFile(path, "decodes to zero samples" + (
+            f" (the header promises {promised / dec.info.sample_rate:.2f} s; no audio data "
+            "follows it)" if promised else ""))
+    _check_length(dec, decoded)
     if peak < SILENCE_PEAK:
         raise SilentAudioError(path, f"all silent: peak {peak:.1e} is below {SILENCE_PEAK:g} "
                                      "of full scale")
@@ -134,10 +177,20 @@ WAVEFORM = "<waveform>"  # how errors name an in-memory waveform
 
 
 def check_waveform(waveform, reject_silent: bool = False) -> np.ndarray:
-    """An in-memory waveform as float32 (samples,), checked like a decoded file: not mono,
-    empty or NaN/inf -> typed errors naming "<waveform>"; all silent (peak below
-    SILENCE_PEAK) -> `SilentAudioError` when `reject_silent`."""
-    y = np.asarray(waveform, dtype=np.float32)
+    """An in-memory waveform as float32 (samples,), checked like a decoded file: not a
+    floating-point array (int16 PCM must be scaled to [-1, 1) first), not mono, empty or
+    NaN/inf -> typed errors naming "<waveform>"; all silent (peak below SILENCE_PEAK) ->
+    `SilentAudioError` when `reject_silent`."""
+    try:
+        y = np.asarray(waveform)
+    except (TypeError, ValueError) as e:
+        raise InvalidSamplesError(WAVEFORM, f"not an array of samples ({e})") from None
+    if y.dtype.kind != "f":
+        hint = (f" (integer PCM: divide by {2.0 ** (8 * y.dtype.itemsize - 1):g} first)"
+                if y.dtype.kind in "iu" else "")
+        raise InvalidSamplesError(WAVEFORM, f"expected floating-point samples in [-1, 1], got "
+                                            f"dtype {y.dtype}{hint}")
+    y = y.astype(np.float32, copy=False)
     if y.ndim != 1:
         raise InvalidSamplesError(WAVEFORM, f"expected a mono (samples,) array, got {y.shape}")
     if y.size == 0:

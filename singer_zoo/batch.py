@@ -2,7 +2,8 @@
 
 `run_batch(fn, items, workers=...)` calls `fn(item)` for every item, collects results in input
 order, and records each `SingerZooError` as `failed[item] = "<path>: <problem>"` instead of
-stopping. Any other exception is a bug and propagates.
+stopping; a `MemoryError` in one item is recorded the same way. Any other exception is a
+bug and propagates.
 
 `workers` is a count of threads (an int) or a `Workers(count, processes=True)`:
 - threads (the default) suit any callable and start at once: libsndfile decoding,
@@ -183,14 +184,17 @@ def run_batch(fn: Callable, items: Iterable[Hashable], *, workers: int | Workers
 
 
 def _run_chunk(fn: Callable, chunk: list) -> list[tuple[bool, object]]:
-    """`(True, fn(item))`, or `(False, "<path>: <problem>")` for a `SingerZooError`, per item
-    (in the calling thread or worker process); any other exception propagates."""
+    """`(True, fn(item))`, or `(False, "<path>: <problem>")` for a `SingerZooError` or a
+    `MemoryError` (one huge item must not cost the others' results), per item (in the
+    calling thread or worker process); any other exception propagates."""
     out = []
     for item in chunk:
         try:
             out.append((True, fn(item)))
         except SingerZooError as e:
             out.append((False, str(e)))
+        except MemoryError as e:
+            out.append((False, f"{item}: out of memory while processing it ({e or 'MemoryError'})"))
     return out
 
 

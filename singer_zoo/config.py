@@ -11,6 +11,7 @@ Every dataclass validates itself on creation and raises `ConfigError` naming the
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -60,6 +61,25 @@ def given(**values) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
+_TYPES = {"int": "an integer", "float": "a finite number", "str": "a string",
+          "bool": "true or false"}
+
+
+def _check_types(obj) -> None:
+    """ConfigError naming the first field whose value is not of its declared type (int: not
+    bool, not 1.5; float: int or float, finite), before any check that would trip over it
+    with a TypeError."""
+    for f in dataclasses.fields(obj):
+        v, kind = getattr(obj, f.name), f.type
+        if kind not in _TYPES:
+            continue
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        ok = {"int": number and isinstance(v, int),
+              "float": number and math.isfinite(v),
+              "str": isinstance(v, str), "bool": isinstance(v, bool)}[kind]
+        _check(ok, type(obj).__name__, f"{f.name} must be {_TYPES[kind]}, got {v!r}")
+
+
 class _Section:
     """dict round trip of a config section (a frozen dataclass); YAML holds these dicts."""
 
@@ -68,9 +88,19 @@ class _Section:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None):
-        """Build the section from a mapping, rejecting unknown keys with the valid ones."""
+        """Build the section from a mapping, rejecting unknown keys with the valid ones.
+        Float fields also take numbers written as strings: YAML 1.1 reads `1e-4` (no dot) as
+        the string "1e-4"."""
+        _check(data is None or isinstance(data, Mapping), cls.__name__,
+               f"expected a mapping of fields, got {data!r}")
         data = dict(data or {})
         _reject_unknown(cls, data)
+        for f in dataclasses.fields(cls):
+            if f.type == "float" and isinstance(data.get(f.name), str):
+                try:
+                    data[f.name] = float(data[f.name])
+                except ValueError:
+                    pass  # left to _check_types, which names the field
         return cls(**data)
 
 
@@ -107,6 +137,7 @@ class FeatureConfig(_Section):
 
     def __post_init__(self):
         c = "FeatureConfig"
+        _check_types(self)
         _choice(c, "frontend", self.frontend, FRONTENDS)
         _positive(c, self, "sample_rate", "n_fft", "hop_length", "n_bins", "top_db", "fmin",
                   "bins_per_octave", "window_frames", "window_hop_frames")
@@ -152,7 +183,13 @@ class ArchConfig(_Section):
 
     def __post_init__(self):
         c = "ArchConfig"
-        stages = tuple(tuple(int(w) for w in s) for s in self.stages)
+        _check_types(self)
+        _check(isinstance(self.stages, (list, tuple)) and all(
+            isinstance(s, (list, tuple)) and all(isinstance(w, int) and not isinstance(w, bool)
+                                                 for w in s) for s in self.stages), c,
+               f"stages must be a list of stages, each a list of integer block widths "
+               f"(e.g. [[128], [256, 256]]), got {self.stages!r}")
+        stages = tuple(tuple(s) for s in self.stages)
         object.__setattr__(self, "stages", stages)
         _choice(c, "block", self.block, BLOCKS)
         _choice(c, "aggregation", self.aggregation, AGGREGATIONS)
@@ -208,6 +245,7 @@ class TrainConfig(_Section):
 
     def __post_init__(self):
         c = "TrainConfig"
+        _check_types(self)
         _choice(c, "task", self.task, TASKS)
         _positive(c, self, "learning_rate", "batch_size", "max_epochs", "validation_every",
                   "patience", "margin")
@@ -269,6 +307,11 @@ class ZooConfig:
         data = dict(data)
         _reject_unknown(cls, data)
         _check("name" in data and "table" in data, "ZooConfig", "name and table are required")
+        # a missing section would train silently on defaults (a siamese row without `train:`
+        # became a classifier): every section is written out, as `to_yaml` does
+        missing = [s for s in ("features", "arch", "train") if data.get(s) is None]
+        _check(not missing, "ZooConfig", f"missing section(s) {missing}: a config states "
+                                         "its features, arch and train sections")
         return cls(name=data["name"], table=data["table"],
                    description=data.get("description", ""),
                    features=FeatureConfig.from_dict(data.get("features")),

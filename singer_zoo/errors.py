@@ -20,15 +20,16 @@ class ConfigError(SingerZooError, ValueError):
 class UnknownNameError(SingerZooError, KeyError):
     """A name (model, front end, block, aggregation...) is not registered.
 
-    The message lists the valid names.
+    The message lists the valid names, then `hint` (what else the user may pass) if given.
     """
 
-    def __init__(self, kind: str, name: str, valid):
-        self.kind, self.name, self.valid = kind, name, sorted(valid)
-        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid)}")
+    def __init__(self, kind: str, name: str, valid, hint: str = ""):
+        self.kind, self.name, self.valid, self.hint = kind, name, sorted(valid), hint
+        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid) or 'none'}"
+                         + (f"; {hint}" if hint else ""))
 
     def __reduce__(self):  # pickled by its fields (custom __init__: the default fails)
-        return type(self), (self.kind, self.name, self.valid)
+        return type(self), (self.kind, self.name, self.valid, self.hint)
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

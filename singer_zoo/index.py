@@ -30,6 +30,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from singer_zoo.data.manifest import audio_path, read_manifest
 from singer_zoo.errors import ConfigError, CorruptIndexError
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac",
@@ -43,6 +44,8 @@ NPROBE = 128  # IVF lists probed per query (bench/bench_index.py: recall@10 vs t
 def ivf_lists(n: int) -> int:
     """IVF lists for n vectors: 2 sqrt(n) (2,000 at 1M), at least 1."""
     return max(1, round(2 * float(np.sqrt(n))))
+
+
 @dataclass(frozen=True)
 class Hit:
     id: int
@@ -52,17 +55,23 @@ class Hit:
     song: str
 
 
+def check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k must be >= 1 (an integer), got {k!r}")
+
+
 def collect(dir_or_manifest) -> list[dict]:
     """[{"path", "singer", "song"}] of a manifest CSV or of the audio files in a folder
     (recursively, by extension; singer and song unknown)."""
     src = Path(dir_or_manifest)
+    if not src.exists():
+        raise ConfigError(f"{src}: no such folder or manifest file")
     if src.is_dir():
         files = sorted(p for p in src.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
         if not files:
             raise ConfigError(f"{src}: no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})")
-        return [{"path": str(p.resolve()), "singer": "", "song": ""} for p in files]
-    from singer_zoo.data.manifest import read_manifest
-
+        return [{"path": audio_path(src, p.relative_to(src)), "singer": "", "song": ""}
+                for p in files]
     m = read_manifest(src, check_files=False, splits=None)
     return [{"path": r.path, "singer": r.singer, "song": r.song} for r in m]
 
@@ -132,8 +141,7 @@ class VoiceIndex:
 
     def search(self, embedding, k: int = 10) -> list[Hit]:
         """The k nearest recordings to one embedding, nearest first."""
-        if k < 1:
-            raise ConfigError(f"k must be >= 1, got {k}")
+        check_k(k)
         q = np.ascontiguousarray(embedding, dtype=np.float32).reshape(1, self.dim)
         dist, ids = self.index.search(q, min(k, len(self)))
         return [Hit(int(i), float(d), **self.items[int(i)])
@@ -198,14 +206,22 @@ def _embed(embedder, records: list[dict], progress) -> tuple[np.ndarray, list[di
     return x, kept, failed
 
 
-def build(source, model, out, progress=None, kind: str = "auto") -> tuple[VoiceIndex, dict]:
+def build(source, model, out, progress=None, kind: str = "auto", overwrite: bool = False
+          ) -> tuple[VoiceIndex, dict]:
     """Embed every recording of `source` (folder or manifest) with the exported `model`
     and save the index (of `kind`, `KINDS`) to `out`; return (index, {path: error} of
-    skipped files)."""
+    skipped files). An existing index at `out` is replaced only with `overwrite` (`add`
+    extends one)."""
     from singer_zoo.inference import load
 
+    out = Path(out)
+    if out.exists() and not overwrite:
+        what = "an index" if (out / ITEMS_FILE).exists() else "a file or folder"
+        raise ConfigError(f"{out}: {what} already exists there; use `index add` to extend "
+                          f"an index, or overwrite (--overwrite) to replace it")
+    records = collect(source)
     embedder = load(model)
-    x, kept, failed = _embed(embedder, collect(source), progress)
+    x, kept, failed = _embed(embedder, records, progress)
     idx = VoiceIndex(str(embedder.path), embedder.dim, kind=kind)
     idx.add(x, kept)
     idx.save(out)
@@ -214,13 +230,25 @@ def build(source, model, out, progress=None, kind: str = "auto") -> tuple[VoiceI
 
 def add(index_folder, files, model=None, progress=None) -> tuple[list[int], dict]:
     """Embed `files` with the index's model (or `model`, e.g. after moving the export)
-    and add them; return (new ids, {path: error} of skipped files)."""
+    and add them; return (new ids, {path: error} of skipped files). A file already in the
+    index (or listed twice) is skipped with a message: it would be a duplicate hit."""
     from singer_zoo.inference import load
 
     idx = VoiceIndex.load(index_folder)
+    if isinstance(files, (str, bytes, os.PathLike)):
+        files = [files]
+    indexed = {item["path"]: i for i, item in idx.items.items()}
+    records, failed = [], {}
+    for f in files:
+        path = audio_path(os.getcwd(), f)
+        if path in indexed:
+            failed[path] = f"{path}: already in the index (id {indexed[path]}); not added again"
+        else:
+            indexed[path] = "this batch"
+            records.append({"path": path, "singer": "", "song": ""})
     embedder = load(model or idx.model)
-    records = [{"path": str(Path(f).resolve()), "singer": "", "song": ""} for f in files]
-    x, kept, failed = _embed(embedder, records, progress)
+    x, kept, bad = _embed(embedder, records, progress)
+    failed.update(bad)
     ids = idx.add(x, kept)
     idx.save(index_folder)
     return ids, failed
@@ -231,6 +259,7 @@ def query(index_folder, audio, k: int = 10, model=None) -> list[Hit]:
     index's model (or `model`)."""
     from singer_zoo.inference import load
 
+    check_k(k)  # before the model loads (seconds)
     idx = VoiceIndex.load(index_folder)
     return idx.search(load(model or idx.model).embed(audio), k)
 
@@ -245,8 +274,8 @@ def remove(index_folder, ids_or_paths) -> int:
         s = str(x)
         if s.isdigit() and int(s) in idx.items:
             ids.append(int(s))
-        elif s in by_path or str(Path(s).resolve()) in by_path:
-            ids.append(by_path.get(s, by_path.get(str(Path(s).resolve()))))
+        elif s in by_path or audio_path(os.getcwd(), s) in by_path:
+            ids.append(by_path.get(s, by_path.get(audio_path(os.getcwd(), s))))
         else:
             unknown.append(s)
     if unknown:

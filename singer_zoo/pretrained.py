@@ -24,12 +24,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
 from singer_zoo.errors import IntegrityError, UnknownNameError
 from singer_zoo.export import card as card_mod
-from singer_zoo.export import export, replace_folder
+from singer_zoo.export import export
+from singer_zoo.export import publish as publish_mod
 from singer_zoo.resources import MissingPackageData, cache_dir, get_file, package_path
 
 KERAS = "embedder.keras"
@@ -131,7 +131,7 @@ def publish(export_folder, into=None, origin: str | None = None) -> Path:
     into = Path(into) if into is not None else Path(__file__).resolve().parent / "shipped"
     out = into / card["name"]
     into.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=into))
+    staging = publish_mod.staging_dir(out)
     try:
         card = {k: v for k, v in card.items() if k != REBUILT_FROM}
         card["files"] = {KERAS: card["files"][KERAS]}
@@ -140,7 +140,7 @@ def publish(export_folder, into=None, origin: str | None = None) -> Path:
         else:
             shutil.copyfile(src / KERAS, staging / KERAS)
         (staging / card_mod.CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
-        replace_folder(staging, out)
+        publish_mod.publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out

@@ -35,7 +35,7 @@ def test_sections_round_trip_and_reject_unknown_fields(cls):
     (ArchConfig, {"bn_momentum": 1.0}, r"bn_momentum must be in \(0, 1\), got 1.0"),
     (ArchConfig, {"bn_momentum": 0}, r"bn_momentum must be in \(0, 1\), got 0"),
     (TrainConfig, {"task": "triplet"}, "task='triplet' is not one of classifier, siamese"),
-    (TrainConfig, {"batch_size": True}, "batch_size must be a positive number"),
+    (TrainConfig, {"batch_size": True}, "batch_size must be an integer, got True"),
     (TrainConfig, {"task": "siamese", "batch_size": 31}, "siamese batch_size must be even"),
     (TrainConfig, {"precise_bn_batches": -1}, "precise_bn_batches must be an integer >= 0"),
 ])
@@ -66,7 +66,7 @@ def test_zoo_config_yaml_round_trip_and_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="name must be letters"):
         ZooConfig("my row", "beyond")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\ntable: beyond\narch: {dropout: 2}\n")
+    bad.write_text("name: x\ntable: beyond\nfeatures: {}\ntrain: {}\narch: {dropout: 2}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: ArchConfig: dropout"):
         ZooConfig.from_yaml(bad)
     bad.write_text("name: [unclosed\n")

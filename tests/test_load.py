@@ -11,7 +11,7 @@ import singer_zoo
 from singer_zoo import inference
 from singer_zoo.audio import load_audio
 from singer_zoo.errors import (CorruptAudioFile, EmptyAudioFile, IntegrityError,
-                               InvalidSamplesError)
+                               InvalidSamplesError, UnknownNameError)
 from singer_zoo.export import export
 from test_export import make_run, voice
 
@@ -69,6 +69,15 @@ def test_similarity_is_exp_of_negative_squared_distance():
     assert inference.similarity(a, a) == 1.0
     assert inference.squared_distance(a, b) == pytest.approx(1.0)
     assert inference.similarity(a, b) == pytest.approx(np.exp(-1.0))
+
+
+def test_load_by_name_and_unknown_name(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "exported_dir", lambda: tmp_path)
+    monkeypatch.chdir(tmp_path)  # no ./exported: only exported_dir() is searched
+    shutil.copytree(model_dir, tmp_path / "tiny")
+    assert singer_zoo.load("tiny").path == (tmp_path / "tiny").resolve()
+    with pytest.raises(UnknownNameError, match="valid: .*tiny"):
+        singer_zoo.load("no_such_model")
 
 
 @pytest.mark.parametrize("tamper", ["modify", "extra", "remove", "card"])

@@ -7,10 +7,12 @@ good file is still written), 0 otherwise. See docs/datasets.md.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 from singer_zoo.cli import add_extraction_options, extraction_workers
@@ -24,18 +26,26 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--frontend", default="mel", choices=("mel", "cqt"))
     add_extraction_options(p)
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show a progress bar (a summary line when not on a terminal; "
+                        "default on)")
     p.set_defaults(func=run)
 
 
 def _file_names(ids: list[str]) -> list[str]:
-    """A distinct, filesystem-safe .npy name per recording id."""
-    names, used = [], set()
-    for i, rid in enumerate(ids):
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", rid).strip("._") or "recording"
-        if name in used:
-            name = f"{name}_{i}"
-        used.add(name)
+    """A distinct, filesystem-safe .npy name per recording id: ids that sanitise alike
+    ("s!", "s?") or onto another id's name ("s" at row 2 and "s_2") get a counter until the
+    name is free, compared case-insensitively (macOS and Windows file systems)."""
+    safe = [re.sub(r"[^A-Za-z0-9._-]+", "_", rid).strip("._") or "recording" for rid in ids]
+    count = Counter(n.lower() for n in safe)
+    used = {n.lower() for n in safe if count[n.lower()] == 1}  # unique ones keep their name
+    names, taken = [], set()
+    for name in safe:
+        if count[name.lower()] > 1 or name.lower() in taken:
+            base, k = name, 1
+            while name.lower() in used or name.lower() in taken:
+                name, k = f"{base}_{k}", k + 1
+        taken.add(name.lower())
         names.append(f"{name}.npy")
     return names
 

@@ -1,10 +1,15 @@
 """`singer-zoo index build|add|query`: search performances by voice (docs/export.md).
 
 - `build DIR_OR_MANIFEST --model NAME_OR_PATH --out INDEX`: embed a folder of audio files
-  or a manifest and store a faiss index (bad files are reported and skipped);
-- `add INDEX FILES...`: embed more recordings with the index's model and add them;
+  or a manifest and store a faiss index (bad files are reported and skipped; an existing
+  INDEX is replaced only with --overwrite);
+- `add INDEX FILES...`: embed more recordings with the index's model and add them (files
+  already indexed are reported and skipped);
 - `remove INDEX ID_OR_PATH...`: remove recordings (no rebuild);
 - `query INDEX AUDIO -k 10`: print the k nearest performances (squared distances).
+
+`build` and `add` exit 1 when some files were skipped (the others are still indexed), as
+`data check` and `features` do; 0 when all went in; 2 on a usage error.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ def register(subparsers) -> None:
     b.add_argument("--out", required=True, metavar="INDEX", help="index folder")
     b.add_argument("--kind", default="auto", choices=("auto", "flat", "ivf"),
                    help="auto (default): exact up to 200,000 recordings, IVF beyond")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing INDEX")
     b.set_defaults(func=run_build)
     other_model = {"metavar": "NAME_OR_PATH",
                    "help": "exported model, if not the one the index was built with (e.g. moved)"}
@@ -48,10 +54,11 @@ def _report(failed: dict) -> None:
 def run_build(args) -> int:
     from singer_zoo import index
 
-    idx, failed = index.build(args.source, args.model, args.out, kind=args.kind)
+    idx, failed = index.build(args.source, args.model, args.out, kind=args.kind,
+                              overwrite=args.overwrite)
     _report(failed)
     print(f"indexed {len(idx)} recordings in {args.out} ({len(failed)} skipped)")
-    return 0
+    return 1 if failed else 0
 
 
 def run_add(args) -> int:
@@ -60,7 +67,7 @@ def run_add(args) -> int:
     ids, failed = index.add(args.index, args.files, args.model)
     _report(failed)
     print(f"added {len(ids)} recordings to {args.index} ({len(failed)} skipped)")
-    return 0
+    return 1 if failed else 0
 
 
 def run_remove(args) -> int:

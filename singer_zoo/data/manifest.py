@@ -125,6 +125,13 @@ class Manifest(Sequence):
         return path
 
 
+def audio_path(folder, name) -> str:
+    """`name` (relative to `folder`, or absolute) as an absolute, normalised path whose
+    symlinks are not followed: it names what the user listed, and never raises on a
+    symlink loop."""
+    return os.path.normpath(os.path.join(os.path.abspath(folder), os.fsdecode(name)))
+
+
 def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -169,14 +176,18 @@ def read_manifest(path, check_files: bool = True, splits: Sequence[str] | None =
                                       f"valid: {', '.join(splits)}")
     records, seen_path, seen_id, dups = [], {}, {}, []
     for n, row in rows:
-        audio = (path.parent / row["path"]).resolve()
+        # the entry as listed (absolute, normalised), symlinks kept: a broken link or a
+        # loop is then reported by this name when the file is read (Path.resolve raised
+        # RuntimeError on a loop and named a dangling link by its target)
+        audio = audio_path(path.parent, row["path"])
         rec_id = row.get("recording") or Path(row["path"]).as_posix()
-        for seen, key, what in ((seen_path, str(audio), "path"), (seen_id, rec_id, "recording")):
+        for seen, key, what in ((seen_path, os.path.realpath(audio), "path"),
+                                (seen_id, rec_id, "recording")):
             if key in seen:
                 dups.append(f"row {n} repeats the {what} of row {seen[key]} ({key})")
             seen.setdefault(key, n)
         extra = {k: v for k, v in row.items() if k not in COLUMNS}
-        records.append(Recording(str(audio), row["singer"], row.get("song", ""), rec_id,
+        records.append(Recording(audio, row["singer"], row.get("song", ""), rec_id,
                                  row.get("split", ""), extra))
     if dups:
         raise ManifestError(path, f"duplicate rows: {_listed(dups)}")

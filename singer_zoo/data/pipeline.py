@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from singer_zoo import features as feats
+from singer_zoo.audio import check_audio_path
 from singer_zoo.batch import Workers, run_batch
 from singer_zoo.config import FeatureConfig
 from singer_zoo.data.manifest import Manifest
-from singer_zoo.errors import AudioFileNotFound, ConfigError
+from singer_zoo.errors import ConfigError
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2  # bump when extract_features changes its output (2: power in numpy)
@@ -130,10 +131,7 @@ class FeatureSet:
 
 
 def _cache_file(cache_dir: Path, path: str, cfg: FeatureConfig) -> Path:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise AudioFileNotFound(path, "audio file not found") from None
+    st = os.stat(check_audio_path(path))  # a missing file or symlink loop: named AudioError
     key = json.dumps({"path": os.path.abspath(path), "size": st.st_size,
                       "mtime_ns": st.st_mtime_ns, "features": cfg.to_dict(),
                       "version": CACHE_VERSION}, sort_keys=True)

@@ -63,7 +63,11 @@ def cv_folds(recordings, n_folds: int = 10, seed: int = 0) -> list[Fold]:
     if wrong:
         raise ManifestError(m.root, f"{n_folds}-fold cross validation needs exactly {n_folds} "
                                     f"recordings per singer; these singers differ "
-                                    f"(count in parentheses): {_listed(wrong)}")
+                                    f"(count in parentheses): {_listed(wrong)}. To fix: "
+                                    f"give the manifest a split column (train, validation, "
+                                    f"test), select {n_folds} recordings per singer, or "
+                                    f"generate a corpus with `singer-zoo data synth DIR "
+                                    f"--songs {n_folds}`")
     rng = np.random.default_rng(seed)
     perms = []
     for singer in sorted(by_singer):
@@ -136,6 +140,25 @@ def _by_singers(m: Manifest, fractions) -> dict[str, Manifest]:
     groups = {"train": singers[:n_train], "validation": singers[n_train:n_train + n_val],
               "test": singers[n_train + n_val:]}
     return {side: m.filter(singer=tuple(g)) for side, g in groups.items()}
+
+
+def check_verification_split(test) -> None:
+    """Raise `ManifestError` before any training when the test side of an embedding split
+    cannot give the verification EER: it needs same-singer pairs (a singer with two test
+    performances) and different-singer pairs (two singers)."""
+    m = _manifest(test)
+    counts = defaultdict(int)
+    for r in m:
+        counts[r.singer] += 1
+    if len(counts) < 2 or max(counts.values(), default=0) < 2:
+        songs = len({r.song for r in m if r.song})
+        raise ManifestError(m.root, f"the test side of the embedding split ({len(m)} "
+                                    f"performances, {len(counts)} singers, {songs} song(s)) "
+                                    f"has no same-singer or no different-singer pair, so no "
+                                    f"verification EER: Table 2 needs at least two test "
+                                    f"songs sung by the same singers (with the 60/20/20 song "
+                                    f"split, 8 songs or more: `singer-zoo data synth DIR "
+                                    f"--songs 8`), or a split column")
 
 
 def embedding_split(manifest, fractions=(0.6, 0.2, 0.2), require_all_songs: bool = True

@@ -72,6 +72,15 @@ def _loss_plot(out_dir: Path, runs: dict, title: str) -> None:
         plot_loss_curves({n: str(c) for n, c in found.items()}, out_dir / "loss.png", title)
 
 
+def _announce(table: str, i: int, n: int, cfg, folds=None) -> None:
+    """One line as each row starts: which row, its size, its folds, its budget."""
+    t = cfg.train
+    print(f"{table}: row {i}/{n} {cfg.name} "
+          f"({_params(cfg, 2)['total_params'] / 1e6:.2f}M parameters)"
+          + (f", folds {','.join(map(str, folds))}" if folds is not None else "")
+          + f"; up to {t.max_epochs} epochs", flush=True)
+
+
 def run_table1(manifest, out_dir, rows=None, budget: Budget = Budget(), n_folds: int = 10,
                folds=None, seed: int = 0, baseline: bool = True, cache_dir=None,
                workers: int | Workers = 2, verbose: int = 0) -> Path:
@@ -101,7 +110,8 @@ def run_table1(manifest, out_dir, rows=None, budget: Budget = Budget(), n_folds:
             "train_accuracy", "train_accuracy_std", "test_accuracy", "test_accuracy_std")},
             "svm": b, "skipped": sorted(clips.failed.values())})
     n_singers = len(manifest.singers)
-    for cfg in configs:
+    for i, cfg in enumerate(configs, 1):
+        _announce("table1", i, len(configs), cfg, [f.index for f in chosen])
         row = run_classification(cfg, chosen, out_dir / cfg.name, cache_dir=cache_dir,
                                  workers=workers, verbose=verbose)
         results.append({**row, **_params(cfg, n_singers)})
@@ -135,7 +145,7 @@ def run_table2(manifest, out_dir, rows=None, budget: Budget = Budget(), cache_di
     from singer_zoo.evaluation.baseline import baseline_performance_vectors
     from singer_zoo.evaluation.knn import knn_accuracies
     from singer_zoo.evaluation.plots import plot_knn_bars, plot_tsne
-    from singer_zoo.evaluation.protocols import embedding_split
+    from singer_zoo.evaluation.protocols import check_verification_split, embedding_split
     from singer_zoo.evaluation.report import write_report
     from singer_zoo.evaluation.verification import verification_eer
     from singer_zoo.experiments.embedding import run_embedding
@@ -143,8 +153,10 @@ def run_table2(manifest, out_dir, rows=None, budget: Budget = Budget(), cache_di
     out_dir = Path(out_dir)
     configs = [budget.apply(c) for c in table_configs("table2", rows)]
     split = embedding_split(manifest)
+    check_verification_split(split["test"])  # before hours of training, not after
     rows_out = []
-    for cfg in configs:
+    for i, cfg in enumerate(configs, 1):
+        _announce("table2", i, len(configs), cfg)
         row = run_embedding(cfg, split, out_dir / cfg.name, cache_dir=cache_dir,
                             workers=workers, verbose=verbose)
         rows_out.append({**row, **_params(cfg, 2)})

@@ -14,14 +14,14 @@ model file (with a config.yaml or metadata.json beside it, or `config=`), and wr
 Every file is reloaded and checked against the Keras model on audio before the folder is
 published (`checks` in the card; tolerances below). Writes are atomic: everything goes to
 a hidden temporary folder next to `out`, which replaces `out` only once complete, so an
-interrupted export leaves the previous export (or nothing) in place.
+interrupted export leaves the previous export (or nothing) in place; what a killed export
+leaves behind is cleaned up by the next one (`singer_zoo.export.publish`).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.export import card as card_mod
 from singer_zoo.export import onnx as onnx_mod
-from singer_zoo.export import tflite
+from singer_zoo.export import publish, tflite
 from singer_zoo.export.savedmodel import (EmbeddingGraph, check_savedmodel, embedder_of,
                                           keras_reference)
 from singer_zoo.features import extract_windows
@@ -128,18 +128,6 @@ def _prepare_target(out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
 
 
-def replace_folder(staging: Path, out: Path) -> None:
-    """Swap the complete folder `staging` into place at `out` (two renames; the old `out`
-    removed), so readers see the old folder or the new one, never a half-written one."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_audio=None,
            config=None, name: str | None = None, card_extra: dict | None = None,
            onnx: bool = False) -> ExportResult:
@@ -190,8 +178,9 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         wave, check_name = check_audio, "<waveform>"
     wave = np.asarray(wave, np.float32)
     out = Path(out).resolve()
+    publish.clean_stale(out)  # an earlier export killed part-way (export.publish)
     _prepare_target(out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    staging = publish.staging_dir(out)
     try:
         graph = EmbeddingGraph(embedder, cfg)
         graph.write(staging / "saved_model", clip_samples)
@@ -227,11 +216,11 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
             "tflite": {m: f"model_{m}.tflite" for m in modes},
             "onnx": onnx_mod.ONNX_FILE if onnx else None, **info, "checks": checks,
             "check_audio": check_name, **card_extra})
-        replace_folder(staging, out)
+        publish.publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out, card)
 
 
 __all__ = ["DEFAULT_MODES", "ExportResult", "MIN_COSINE", "SAVEDMODEL_TOL", "TFLITE_TOL",
-           "export", "replace_folder"]
+           "export"]

@@ -39,7 +39,10 @@ def embedder_of(model: keras.Model, cfg: ZooConfig) -> keras.Model:
             model.get_layer(index=-1).name == "embedding":
         return model
     raise ConfigError(f"model {model.name!r} (output {model.output_shape}) is not a "
-                      f"performance embedder; export supports siamese (embedding) rows")
+                      f"performance embedder; export supports siamese (embedding) rows: "
+                      f"train one of those (e.g. mobile_resnext_attention or a t2_* row) to "
+                      f"export it; a classifier (t1_*) is evaluated by `singer-zoo experiment "
+                      f"table1`")
 
 
 class EmbeddingGraph:

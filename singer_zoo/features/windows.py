@@ -33,6 +33,8 @@ def n_windows(n_frames: int, cfg: FeatureConfig) -> int:
 def gather_windows(x, starts, window_frames: int, axis: int = 0):
     """The windows of `x` (a TF tensor) starting at frame indices `starts` (n,) along
     `axis`: that axis becomes (n, window_frames). Builtin TFLite ops (GATHER)."""
+    import tensorflow as tf  # TF graphs only (FrameWindows, tf.data): training imports no TF
+
     offsets = tf.range(window_frames, dtype=starts.dtype)
     return tf.gather(x, tf.expand_dims(starts, 1) + tf.expand_dims(offsets, 0), axis=axis)
 

@@ -9,7 +9,10 @@
   best weights), the random-seed states (dropout masks) and the training time, which
   `BackupAndRestore` alone does not keep;
   trims `history.csv` back to the restored epoch so a resumed run continues the log
-  without duplicate rows; and survives a kill in the middle of writing a checkpoint.
+  without duplicate rows; survives a kill in the middle of writing a checkpoint; and says
+  when it resumes.
+- `BudgetEstimate`: after the first epoch of a session, one line with its time and what
+  the rest of the epoch budget would take at that pace.
 """
 from __future__ import annotations
 
@@ -115,10 +118,11 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, early_stopping: PaperEarlyStopping | None = None,
-                 history_csv: Path | None = None, save_freq="epoch"):
+                 history_csv: Path | None = None, save_freq="epoch", verbose: int = 0):
         super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True,
                          delete_checkpoint=False)
         self.early_stopping = early_stopping
+        self.verbose = verbose
         self.history_csv = Path(history_csv) if history_csv else None
         self.initial_epoch = 0
         self._seconds_before = 0.0
@@ -179,6 +183,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         self._restore(logs)
         self._session_start = time.monotonic()
         self.initial_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
+        if self.initial_epoch and self.verbose:
+            print(f"resuming the interrupted run after epoch {self.initial_epoch} (checkpoint "
+                  f"in {self.backup_dir})", flush=True)
         if self.history_csv is not None:
             trim_csv(self.history_csv, self.initial_epoch)
         if not self._state_path.exists():
@@ -223,3 +230,34 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             if old.name not in used:
                 old.unlink()
         super()._save_model()
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" \
+        if seconds >= 90 else f"{seconds:.0f} s"
+
+
+class BudgetEstimate(keras.callbacks.Callback):
+    """Print, after the first epoch this session runs, how long it took and how long the
+    remaining epochs up to `max_epochs` would take at that pace (an upper bound: early
+    stopping may end the run sooner), with the options that shorten it."""
+
+    def __init__(self, max_epochs: int):
+        super().__init__()
+        self.max_epochs = int(max_epochs)
+        self._start, self._first = None, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first is None:
+            self._first, self._start = epoch, time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch != self._first:
+            return
+        took = time.monotonic() - self._start
+        left = self.max_epochs - epoch - 1
+        if left > 0:
+            print(f"epoch {epoch + 1} took {_duration(took)}; the {left} epochs left of "
+                  f"max_epochs={self.max_epochs} would take up to {_duration(took * left)} "
+                  f"(shorten with --max-epochs, --steps-per-epoch, --validation-every, "
+                  f"--patience)", flush=True)

@@ -13,10 +13,17 @@ scope), fits it with Adam and the paper's early stopping, and leaves in `out_dir
 
 Only the chief of a multi-worker cluster writes `out_dir`; see distribute.worker_dir.
 
-Running `train` again on the same directory resumes from the last epoch's checkpoint, or,
-when `metrics.json` says the run is done, returns its result without training. A resumed
-run continues the training stream at the batch where the interrupted one stopped (epoch x
-steps per epoch: batch i is a function of the seed and i), so it is the same run.
+Running `train` again on the same directory resumes from the last epoch's checkpoint (and
+says so), or, when `metrics.json` says the run is done, returns its result without
+training. A resumed run continues the training stream at the batch where the interrupted
+one stopped (epoch x steps per epoch: batch i is a function of the seed and i), so it is
+the same run. The budget (`BUDGET_FIELDS`: max_epochs, patience, validation_every) may
+change between sessions, so an interrupted run can be finished sooner; any other change of
+the setup needs `overwrite`.
+
+With `verbose`, training first prints its budget and, after the first epoch, what the
+whole budget would take at that pace; Keras' progress bars (verbose=1) become one line per
+epoch (verbose=2) when stdout is not a terminal, so log files hold no escape codes.
 
 Any Keras backend: TensorFlow (tf.data, tf.distribute) or JAX (PyDataset inputs,
 keras.distribution data parallelism); nothing here imports TensorFlow.
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +41,7 @@ import numpy as np
 
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError
-from singer_zoo.training.callbacks import PaperEarlyStopping, RunBackup
+from singer_zoo.training.callbacks import BudgetEstimate, PaperEarlyStopping, RunBackup
 from singer_zoo.training.distribute import (
     global_batch_size,
     has_gpu,
@@ -46,6 +54,7 @@ from singer_zoo.training.distribute import (
 from singer_zoo.training.inputs import TrainData, fit_inputs, make_sources
 from singer_zoo.training.precise_bn import recompute_bn_statistics
 
+BUDGET_FIELDS = ("max_epochs", "patience", "validation_every")  # may change on resume
 ARTEFACTS = ("config.yaml", "run.json", "backup", "logs", "history.csv", "best.keras",
              "loss.png", "metrics.json", ".workers")
 
@@ -90,7 +99,8 @@ def prepare_run_dir(run_dir: Path, cfg: ZooConfig, run_info: dict, overwrite: bo
     elif cfg_path.exists():
         old = {"config": ZooConfig.from_yaml(cfg_path).to_dict(),
                **json.loads((run_dir / "run.json").read_text(encoding="utf-8"))}
-        changed = _diff(old, {"config": cfg.to_dict(), **run_info})
+        changed = [k for k in _diff(old, {"config": cfg.to_dict(), **run_info})
+                   if k not in {f"config.train.{f}" for f in BUDGET_FIELDS}]
         if changed:
             raise ConfigError(f"{run_dir}: holds a run with a different setup (differs in "
                               f"{', '.join(changed)}); use --overwrite or another --out")
@@ -209,19 +219,25 @@ def train(cfg: ZooConfig, train_data: TrainData, val_data: TrainData, out_dir, *
     keras.utils.set_random_seed(cfg.train.seed)
     batch = global_batch_size(cfg.train.batch_size, strategy)
     t = cfg.train
+    if verbose == 1 and not sys.stdout.isatty():
+        verbose = 2  # no \r progress bars in log files
     with precision_policy(mixed_precision), strategy_scope(strategy):
         model = compile_model(cfg, len(class_names))
         es = PaperEarlyStopping(t.patience, t.validation_every, t.min_improvement,
                                 verbose=verbose)
         csv_logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)
         backup = RunBackup(run_dir / "backup", early_stopping=es,
-                           history_csv=run_dir / "history.csv")
+                           history_csv=run_dir / "history.csv", verbose=verbose)
         backup.set_model(model)
         epoch = backup.restore()  # before the inputs: the stream resumes where it stopped
         # train_src[i] is training batch i as numpy (e.g. for a statistics pass)
         train_src, val_src, steps, val_steps = make_sources(cfg, train_data, val_data, batch)
         train_ds, val_ds = fit_inputs(train_src, val_src, start=epoch * steps)
-        callbacks = [es, csv_logger]
+        if verbose:
+            print(f"{cfg.name} ({t.task}) -> {out_dir}: up to {t.max_epochs} epochs of "
+                  f"{steps} steps, validation every {t.validation_every} epochs, stopping "
+                  f"after {t.patience} epochs without improvement", flush=True)
+        callbacks = [es, csv_logger] + ([BudgetEstimate(t.max_epochs)] if verbose else [])
         if chief and keras.backend.backend() == "tensorflow":
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs")))
         callbacks.append(backup)  # last: it saves the state the others updated this epoch

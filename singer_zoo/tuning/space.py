@@ -248,14 +248,20 @@ def space_from_dict(data, source: str = "<space>") -> SearchSpace:
 def load_space(path, fixed: Mapping | None = None) -> SearchSpace:
     """Read and validate a space file, or a space shipped in the package by name (e.g.
     "default": zoo_configs/search_spaces/default.yaml); `fixed` ({name: value}) fixes
-    hyperparameters."""
+    hyperparameters. A relative `zoo_configs/...` path that does not exist from the current
+    folder is the zoo's own file (the README's `tune zoo_configs/search_spaces/default.yaml`
+    then works from any folder)."""
     from pathlib import Path
 
     from singer_zoo.config import read_yaml
     from singer_zoo.resources import configs_dir
 
-    if Path(path).suffix not in (".yaml", ".yml") and "/" not in str(path):
-        shipped = {p.stem: p for p in (configs_dir() / "search_spaces").glob("*.yaml")}
+    p = Path(path)
+    if not p.exists() and not p.is_absolute() and p.parts[:1] == ("zoo_configs",):
+        zoo = configs_dir().joinpath(*p.parts[1:])
+        path = zoo if zoo.exists() else path
+    elif p.suffix not in (".yaml", ".yml") and "/" not in str(path):
+        shipped = {q.stem: q for q in (configs_dir() / "search_spaces").glob("*.yaml")}
         if str(path) not in shipped:
             raise UnknownNameError("search space", str(path), shipped)
         path = shipped[str(path)]
