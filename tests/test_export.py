@@ -291,3 +291,20 @@ def test_example_app_runs_tflite_without_tensorflow(exported, write_audio):
     want = tflite.run(res.path / "model_int8.tflite", clip)["embedding"]
     np.testing.assert_allclose(values, want, atol=1e-3)
     assert out[-1] == "squared distance 0.0000  similarity 1.0000"
+
+
+def test_a_mixed_precision_run_exports_in_float32(tmp_path):
+    """A run trained under mixed_bfloat16 (the GPU path) saves bf16 compute dtypes, which the
+    TFLite converter cannot lower: export computes with the same weights in float32."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        cfg, model = make_run(tmp_path / "run")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.embedder.get_layer("backbone").layers[2].dtype_policy.compute_dtype == \
+        "bfloat16"
+    res = export(tmp_path / "run", tmp_path / "out", ("float32",), check_audio=voice(7.0))
+    assert res.card["checks"]["tflite_float32"]["max_abs_error_vs_keras"] <= TFLITE_TOL
+    w = np.asarray(model.embedder.get_layer("embedding").kernel)
+    reloaded = keras.saving.load_model(tmp_path / "out" / "embedder.keras")
+    np.testing.assert_array_equal(np.asarray(reloaded.get_layer("embedding").kernel), w)

@@ -25,7 +25,7 @@ import tensorflow as tf
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.features import FrameWindows, build_frontend, extract_windows
-from singer_zoo.models import SiameseModel
+from singer_zoo.models import SiameseModel, build_embedder
 
 SIGNATURES = ("embed_waveform", "embed_clip", "embed_windows")
 
@@ -34,15 +34,30 @@ def embedder_of(model: keras.Model, cfg: ZooConfig) -> keras.Model:
     """The single-tower embedder of a trained model: `SiameseModel.embedder`, or the model
     itself when it already maps windows to `cfg.arch.embedding_dim` values."""
     if isinstance(model, SiameseModel):
-        return model.embedder
+        return float32_twin(model.embedder, cfg)
     if model.output_shape == (None, cfg.arch.embedding_dim) and \
             model.get_layer(index=-1).name == "embedding":
-        return model
+        return float32_twin(model, cfg)
     raise ConfigError(f"model {model.name!r} (output {model.output_shape}) is not a "
                       f"performance embedder; export supports siamese (embedding) rows: "
                       f"train one of those (e.g. mobile_resnext_attention or a t2_* row) to "
                       f"export it; a classifier (t1_*) is evaluated by `singer-zoo experiment "
                       f"table1`")
+
+
+def float32_twin(embedder: keras.Model, cfg: ZooConfig) -> keras.Model:
+    """`embedder` when it computes in float32, else its weights in a float32 build of `cfg`.
+
+    A mixed-precision run (bf16 on a GPU, `--mixed-precision`) saves its layers' compute
+    dtype; the TFLite converter has no bfloat16 convolution kernels and CPUs are slow at
+    float16, so the export computes in float32 (the variables are float32 either way).
+    """
+    layers = embedder.get_layer("backbone").layers + embedder.layers
+    if all(layer.dtype_policy.compute_dtype == "float32" for layer in layers):
+        return embedder
+    twin = build_embedder(cfg, n_frames=embedder.input_shape[1])
+    twin.set_weights(embedder.get_weights())
+    return twin
 
 
 class EmbeddingGraph:
