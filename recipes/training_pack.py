@@ -10,8 +10,9 @@
 2. splits the voices speaker-disjointly:
    - training: the 14 Debian-voices speakers of the corpus's training split (see
      docs/real_voices.md), Festival's slt (US English) and ona (Catalan) HTS voices saying
-     each song's lyrics, the 15 hedgewars voice packs, and 24 synthetic singers (each identity sings 5 songs); every real
-     voice gives itself plus 5 pseudo-singers (pitch, vocal-tract length, speed);
+     each song's lyrics, the 15 hedgewars voice packs, and 24 synthetic singers (each
+     identity sings 5 songs); every real voice gives itself plus 5 pseudo-singers (pitch,
+     vocal-tract length, speed);
    - held out (never in the pack): the 10 Debian-voices speakers of the corpus's validation
      and test splits (the exported embedders never trained on them either) and flite's awb
      and rms voices;

@@ -26,7 +26,7 @@ import errno
 import logging
 import math
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import av
 import numpy as np

@@ -36,7 +36,7 @@ import pickle
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 from threadpoolctl import threadpool_limits
 
@@ -65,7 +65,7 @@ class Workers:
                               f"{self.processes!r}")
 
     @classmethod
-    def of(cls, spec: "int | Workers") -> "Workers":
+    def of(cls, spec: int | Workers) -> Workers:
         return spec if isinstance(spec, Workers) else cls(spec)
 
 

@@ -14,7 +14,8 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import yaml
 
@@ -277,7 +278,7 @@ class ZooConfig:
         for f, t in (("features", FeatureConfig), ("arch", ArchConfig), ("train", TrainConfig)):
             _check(isinstance(getattr(self, f), t), c, f"{f} must be a {t.__name__}")
 
-    def with_train(self, **values) -> "ZooConfig":
+    def with_train(self, **values) -> ZooConfig:
         """Copy with train-section fields overridden, None meaning "keep this config's
         value" (the CLI's unset options, `Budget`'s unset fields, a trial budget).
 
@@ -288,7 +289,7 @@ class ZooConfig:
         overrides = given(**values)
         return self.replace(train=overrides) if overrides else self
 
-    def replace(self, **sections) -> "ZooConfig":
+    def replace(self, **sections) -> ZooConfig:
         """Copy with some sections' fields overridden: replace(train={"max_epochs": 5})."""
         kw = {}
         for key, value in sections.items():
@@ -303,7 +304,7 @@ class ZooConfig:
                 "train": self.train.to_dict(), "paper": dict(self.paper)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ZooConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> ZooConfig:
         data = dict(data)
         _reject_unknown(cls, data)
         _check("name" in data and "table" in data, "ZooConfig", "name and table are required")
@@ -320,7 +321,7 @@ class ZooConfig:
                    paper=dict(data.get("paper") or {}))
 
     @classmethod
-    def from_yaml(cls, path) -> "ZooConfig":
+    def from_yaml(cls, path) -> ZooConfig:
         data = read_yaml(path, "config")
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: a zoo config must be a YAML mapping")

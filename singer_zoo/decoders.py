@@ -16,7 +16,7 @@ import os
 import struct
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 import av
 import numpy as np

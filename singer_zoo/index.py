@@ -166,7 +166,7 @@ class VoiceIndex:
                 stale.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, folder) -> "VoiceIndex":
+    def load(cls, folder) -> VoiceIndex:
         folder = Path(folder)
         try:
             meta = json.loads((folder / ITEMS_FILE).read_text(encoding="utf-8"))

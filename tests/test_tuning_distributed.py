@@ -69,7 +69,7 @@ def test_chief_and_two_workers_share_the_trials(tmp_path):
         for tid in ("chief", "tuner0", "tuner1"):
             cache = ["--cache", tmp_path / f"cache_{tid}"]  # no shared cache: no races
             procs[tid] = tune_process(tid, port, [*args, *cache], tmp_path / f"{tid}.log")
-        for tid, (proc, _) in procs.items():
+        for proc, _ in procs.values():
             proc.wait(timeout=TIMEOUT_S)
     finally:
         for proc, log in procs.values():

@@ -19,7 +19,7 @@ import logging
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from singer_zoo.data.manifest import Manifest, Recording, _listed
 from singer_zoo.errors import ConfigError, ManifestError

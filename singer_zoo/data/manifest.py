@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from singer_zoo.errors import ConfigError, ManifestError
 
@@ -54,7 +54,7 @@ class Manifest(Sequence):
         self.root = Path(root if root is not None else os.getcwd()).resolve()
 
     @classmethod
-    def from_records(cls, records: Iterable[Recording], root=None) -> "Manifest":
+    def from_records(cls, records: Iterable[Recording], root=None) -> Manifest:
         """Build a manifest from recordings, e.g. after selecting or relabelling some."""
         return cls(records, root)
 
@@ -81,7 +81,7 @@ class Manifest(Sequence):
         return sorted({r.song for r in self._records if r.song})
 
     def filter(self, predicate: Callable[[Recording], bool] | None = None,
-               **equals) -> "Manifest":
+               **equals) -> Manifest:
         """Recordings for which `predicate(r)` is true and every `field=value` holds; a value
         may also be a list/tuple/set of accepted values: `m.filter(singer=("a", "b"))`."""
         unknown = [k for k in equals if k not in {f.name for f in dataclasses.fields(Recording)}]
@@ -98,7 +98,7 @@ class Manifest(Sequence):
 
         return Manifest([r for r in self._records if keep(r)], self.root)
 
-    def subset(self, indices: Iterable[int]) -> "Manifest":
+    def subset(self, indices: Iterable[int]) -> Manifest:
         """The recordings at `indices`, in that order."""
         return Manifest([self._records[int(i)] for i in indices], self.root)
 

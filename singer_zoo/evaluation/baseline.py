@@ -13,7 +13,7 @@ decision values of its clips, as the networks average their window predictions.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from sklearn.model_selection import GridSearchCV, PredefinedSplit

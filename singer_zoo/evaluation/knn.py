@@ -16,7 +16,7 @@ lower index, and a tied vote goes to the label that sorts first (scikit-learn's 
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier

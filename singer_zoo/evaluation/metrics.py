@@ -7,7 +7,7 @@ the paper's tables print them, "0.742(0.022)".
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -16,7 +16,7 @@ The app-side contract (docs/mobile.md): input `waveform` float32 (clip_samples,)
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf

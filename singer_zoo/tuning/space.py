@@ -26,7 +26,7 @@ import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from collections.abc import Mapping
 
 from singer_zoo.config import ZooConfig, given
 from singer_zoo.errors import ConfigError, UnknownNameError
@@ -108,7 +108,7 @@ class SearchSpace:
             sections["train"] = {**self.trial_train, **sections["train"]}
         return self.base.replace(**sections)
 
-    def with_fixed(self, fixed: Mapping) -> "SearchSpace":
+    def with_fixed(self, fixed: Mapping) -> SearchSpace:
         """This space with some hyperparameters fixed (`hp.Fixed`) to the given values;
         a conditional one keeps its condition."""
         params = {p.name: p for p in self.params}
@@ -120,7 +120,7 @@ class SearchSpace:
             params[name] = parse_entry(f"{self.source} (--fixed)", name, entry)
         return dataclasses.replace(self, params=tuple(params.values()))
 
-    def with_trial_budget(self, **train) -> "SearchSpace":
+    def with_trial_budget(self, **train) -> SearchSpace:
         """This space with trial `train` overrides added (None values ignored)."""
         return dataclasses.replace(self, trial_train={**self.trial_train, **given(**train)})
 
