@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from singer_zoo import features as feats
-from singer_zoo.audio import check_audio_path
 from singer_zoo.batch import Workers, run_batch
 from singer_zoo.config import FeatureConfig
 from singer_zoo.data.manifest import Manifest
@@ -131,6 +130,8 @@ class FeatureSet:
 
 
 def _cache_file(cache_dir: Path, path: str, cfg: FeatureConfig) -> Path:
+    from singer_zoo.audio import check_audio_path  # lazy: training from features needs no decoders
+
     st = os.stat(check_audio_path(path))  # a missing file or symlink loop: named AudioError
     key = json.dumps({"path": os.path.abspath(path), "size": st.st_size,
                       "mtime_ns": st.st_mtime_ns, "features": cfg.to_dict(),
