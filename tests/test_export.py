@@ -42,6 +42,16 @@ def make_run(folder, task="siamese"):
     return cfg, model
 
 
+def tiny_model_and_corpus(root):
+    """(root, a tiny exported embedder, the manifest of a 3 singers x 2 songs corpus of 3-s
+    recordings) under `root`: what the index and hostile-input tests search and embed."""
+    from singer_zoo.data.synthetic import generate_corpus
+
+    make_run(root / "run")
+    model = export(root / "run", root / "model", ()).path
+    return root, model, generate_corpus(root / "corpus", n_singers=3, n_songs=2, seconds=3.0)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")

@@ -35,7 +35,7 @@ from singer_zoo.export import export
 from singer_zoo.registry import get_config, list_models
 from singer_zoo.training import callbacks
 from singer_zoo.training.trainer import prepare_run_dir
-from test_export import make_run, voice
+from test_export import make_run, tiny_model_and_corpus, voice
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SR = 22050
@@ -44,11 +44,7 @@ SR = 22050
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A tiny exported embedder and a 3 singers x 2 songs corpus of 3-s recordings."""
-    root = tmp_path_factory.mktemp("hostile")
-    make_run(root / "run")
-    model = export(root / "run", root / "model", ()).path
-    manifest = generate_corpus(root / "corpus", n_singers=3, n_songs=2, seconds=3.0)
-    return root, model, manifest
+    return tiny_model_and_corpus(tmp_path_factory.mktemp("hostile"))
 
 
 @pytest.fixture(scope="module")

@@ -5,21 +5,15 @@ import pytest
 
 from singer_zoo import index
 from singer_zoo.cli import main
-from singer_zoo.data.synthetic import generate_corpus
 from singer_zoo.errors import ConfigError, CorruptIndexError
-from singer_zoo.export import export
-from test_export import make_run, voice
+from test_export import tiny_model_and_corpus, voice
 
 SR = 22050
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("index")
-    make_run(root / "run")
-    model = export(root / "run", root / "model", ()).path
-    manifest = generate_corpus(root / "corpus", n_singers=3, n_songs=2, seconds=3.0)
-    return root, model, manifest
+    return tiny_model_and_corpus(tmp_path_factory.mktemp("index"))
 
 
 def test_build_query_and_add(setup, tmp_path, write_audio):
