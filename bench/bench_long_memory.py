@@ -8,7 +8,7 @@ Each measurement runs in a fresh process: load the model, warm both embedding pa
 (a 10-s and a 3-min file), read the resident set (VmRSS, "model"), reset the peak
 (`/proc/self/clear_refs` 5), embed the long file and read the peak (VmHWM). The files are
 16-bit mono WAVs at 22050 Hz of a sung-like tone, written block by block to a temporary
-folder. Figures are in docs/export.md ("Memory on long recordings").
+folder. Figures are in docs/performance.md ("Memory").
 """
 from __future__ import annotations
 

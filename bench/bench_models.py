@@ -85,6 +85,13 @@ def run(rows, steps: int, calls: int, warmup: int) -> list[dict]:
     return results
 
 
+def command(results, steps: int, calls: int) -> str:
+    """The command line that reproduces `results` and writes them into the doc."""
+    rows = [r["name"] for r in results]
+    chosen = "" if tuple(rows) == ROWS else f" --rows {' '.join(rows)}"
+    return f"python bench/bench_models.py{chosen} --steps {steps} --calls {calls} --write"
+
+
 def markdown(results, steps: int, calls: int) -> str:
     lines = ["## Models", "",
              f"Measured by `bench/bench_models.py` on {platform.processor() or platform.machine()}"
@@ -93,6 +100,7 @@ def markdown(results, steps: int, calls: int) -> str:
              f"batch 1, median of {calls} calls. \"no XLA\" is `jit_compile=False`. Load "
              f"average at the end: {os.getloadavg()[0]:.1f} (other jobs share the cores, so "
              f"compare columns within a row rather than absolute numbers).", "",
+             f"    {command(results, steps, calls)}   # rewrites this section", "",
              "| model | train windows/s, no XLA | train windows/s, XLA | speed-up "
              "| infer ms, no XLA | infer ms, XLA | speed-up |",
              "|---|---|---|---|---|---|---|"]

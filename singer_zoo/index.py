@@ -1,4 +1,5 @@
-"""Search by voice: a faiss index of performance embeddings (docs/export.md, "Search").
+"""Search by voice: a faiss index of performance embeddings (docs/export.md, "Search by
+voice"; speed and recall: docs/performance.md, "Search index").
 
 An index is a folder holding
 - `index-<generation>.faiss`: the vectors, searched by squared Euclidean distance (the
@@ -8,7 +9,7 @@ An index is a folder holding
   - "ivf": `IndexIVFFlat` with `ivf_lists(n)` lists, `NPROBE` probed per query, ids in a
     hash-table direct map (so vectors can be removed and read back);
   `kind="auto"` (the default) is flat up to `FLAT_MAX` vectors and IVF beyond, where
-  exact search stops answering within a few milliseconds (docs/performance.md);
+  exact search stops answering within a few milliseconds;
 - `items.json`: the exported model used (its folder), the kind, the faiss file's name,
   `next_id`, `count`, and for every id the recording's path, singer and song.
 
@@ -48,6 +49,9 @@ def ivf_lists(n: int) -> int:
 
 @dataclass(frozen=True)
 class Hit:
+    """One search result: the recording's id in the index, its squared Euclidean distance
+    to the query embedding, and its path, singer and song ("" when unknown)."""
+
     id: int
     distance: float  # squared Euclidean
     path: str
@@ -61,8 +65,18 @@ def check_k(k) -> None:
 
 
 def collect(dir_or_manifest) -> list[dict]:
-    """[{"path", "singer", "song"}] of a manifest CSV or of the audio files in a folder
-    (recursively, by extension; singer and song unknown)."""
+    """The recordings `build` would index.
+
+    Args:
+        dir_or_manifest: a manifest CSV, or a folder searched recursively for audio files
+            by extension (`AUDIO_EXTENSIONS`).
+
+    Returns:
+        [{"path", "singer", "song"}]; singer and song are "" for a folder's files.
+
+    Raises:
+        ConfigError: no such folder or file, or a folder without audio files.
+    """
     src = Path(dir_or_manifest)
     if not src.exists():
         raise ConfigError(f"{src}: no such folder or manifest file")
@@ -77,7 +91,33 @@ def collect(dir_or_manifest) -> list[dict]:
 
 
 class VoiceIndex:
-    """Embeddings with ids and their recordings' metadata; see the module doc."""
+    """Embeddings with ids and their recordings' metadata, in memory (module doc).
+
+    The command line and `build` / `add` / `query` / `remove` below work on saved index
+    folders; use this class directly for embeddings computed elsewhere.
+
+    Args:
+        model: the exported model's folder the embeddings come from (kept in items.json;
+            `query` and `add` embed with it).
+        dim: embedding size (16 for the zoo's embedders).
+        index: a faiss index to wrap (default: an empty exact one).
+        items: {id: {"path", "singer", "song"}} of the vectors in `index`.
+        next_id: the next id to give (ids are never reused).
+        kind: "auto", "flat" or "ivf" (`KINDS`).
+        generation: the save generation `index` was loaded from.
+
+    Example:
+        >>> import numpy as np
+        >>> idx = VoiceIndex("exported/my_model", 16)
+        >>> idx.add(np.eye(16)[:3], [{"path": "a.wav", "singer": "ann"}, {"path": "b.wav"},
+        ...                          {"path": "c.wav"}])
+        [0, 1, 2]
+        >>> [(hit.id, hit.singer) for hit in idx.search(np.eye(16)[0], k=2)]
+        [(0, 'ann'), (1, '')]
+        >>> idx.save("my_index")
+        >>> len(VoiceIndex.load("my_index")), VoiceIndex.load("my_index").structure
+        (3, 'flat')
+    """
 
     def __init__(self, model: str, dim: int, index=None, items=None, next_id: int = 0,
                  kind: str = "auto", generation: int = 0):
@@ -97,7 +137,16 @@ class VoiceIndex:
         return "ivf" if isinstance(faiss.downcast_index(self.index), faiss.IndexIVF) else "flat"
 
     def add(self, embeddings: np.ndarray, records: list[dict]) -> list[int]:
-        """Add (n, dim) embeddings of `records`; return their new ids."""
+        """Add embeddings with their recordings' metadata (in memory; `save` writes).
+
+        Args:
+            embeddings: (n, dim) float embeddings.
+            records: n dicts with "path" and, when known, "singer" and "song".
+
+        Returns:
+            The n new ids. The index turns IVF, or is re-clustered, when its size calls
+            for it (module doc).
+        """
         x = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(-1, self.dim)
         ids = np.arange(self.next_id, self.next_id + len(x), dtype=np.int64)
         if len(x):
@@ -140,7 +189,18 @@ class VoiceIndex:
         self.index = ivf
 
     def search(self, embedding, k: int = 10) -> list[Hit]:
-        """The k nearest recordings to one embedding, nearest first."""
+        """The k nearest recordings to one embedding.
+
+        Args:
+            embedding: (dim,) query embedding.
+            k: how many hits (at most the index's size), an integer >= 1.
+
+        Returns:
+            [Hit], nearest first (IVF search is approximate: docs/performance.md).
+
+        Raises:
+            ConfigError: `k` is not an integer >= 1.
+        """
         check_k(k)
         q = np.ascontiguousarray(embedding, dtype=np.float32).reshape(1, self.dim)
         dist, ids = self.index.search(q, min(k, len(self)))
@@ -148,7 +208,7 @@ class VoiceIndex:
                 for d, i in zip(dist[0], ids[0]) if i >= 0]
 
     def save(self, folder) -> None:
-        """Write the index atomically (module doc)."""
+        """Write the index to `folder` (created if needed), atomically (module doc)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         old = _index_file(folder)  # also removes a pre-generation index.faiss
@@ -167,6 +227,12 @@ class VoiceIndex:
 
     @classmethod
     def load(cls, folder) -> VoiceIndex:
+        """The index saved in `folder`.
+
+        Raises:
+            CorruptIndexError: an unreadable items.json or faiss file, or a faiss file
+                whose vector count differs from items.json's `count`.
+        """
         folder = Path(folder)
         try:
             meta = json.loads((folder / ITEMS_FILE).read_text(encoding="utf-8"))
@@ -208,10 +274,27 @@ def _embed(embedder, records: list[dict], progress) -> tuple[np.ndarray, list[di
 
 def build(source, model, out, progress=None, kind: str = "auto", overwrite: bool = False
           ) -> tuple[VoiceIndex, dict]:
-    """Embed every recording of `source` (folder or manifest) with the exported `model`
-    and save the index (of `kind`, `KINDS`) to `out`; return (index, {path: error} of
-    skipped files). An existing index at `out` is replaced only with `overwrite` (`add`
-    extends one)."""
+    """Embed every recording of a folder or manifest and save them as a new index.
+
+    Args:
+        source: a manifest CSV (singer and song are kept) or a folder (`collect`).
+        model: the exported model: a shipped embedder's name or an export folder
+            (`singer_zoo.load`).
+        out: the index folder to write.
+        progress: show a progress bar (default: from 20 files on).
+        kind: "auto" (exact up to FLAT_MAX recordings, IVF beyond), "flat" or "ivf".
+        overwrite: replace an existing index or file at `out`.
+
+    Returns:
+        (the `VoiceIndex`, {path: error message} of the files that were skipped).
+
+    Raises:
+        ConfigError: `out` exists without `overwrite`, a bad source or kind.
+
+    Example:
+        >>> idx, skipped = build("recordings/", "mobile_resnext_attention", "my_index")
+        >>> print(len(idx), "indexed,", len(skipped), "skipped")
+    """
     from singer_zoo.inference import load
 
     out = Path(out)
@@ -229,9 +312,23 @@ def build(source, model, out, progress=None, kind: str = "auto", overwrite: bool
 
 
 def add(index_folder, files, model=None, progress=None) -> tuple[list[int], dict]:
-    """Embed `files` with the index's model (or `model`, e.g. after moving the export)
-    and add them; return (new ids, {path: error} of skipped files). A file already in the
-    index (or listed twice) is skipped with a message: it would be a duplicate hit."""
+    """Embed more recordings and add them to a saved index (nothing is re-embedded).
+
+    Args:
+        index_folder: the index folder (`build`).
+        files: audio file paths (or one path).
+        model: the exported model to embed with (default: the index's own, e.g. pass the
+            new folder after moving the export).
+        progress: show a progress bar (default: from 20 files on).
+
+    Returns:
+        (the new ids, {path: error message} of the files that were skipped). A file
+        already in the index, or listed twice, is skipped with a message: it would be a
+        duplicate hit.
+
+    Example:
+        >>> ids, skipped = add("my_index", ["new/song1.wav", "new/song2.m4a"])
+    """
     from singer_zoo.inference import load
 
     idx = VoiceIndex.load(index_folder)
@@ -255,8 +352,22 @@ def add(index_folder, files, model=None, progress=None) -> tuple[list[int], dict
 
 
 def query(index_folder, audio, k: int = 10, model=None) -> list[Hit]:
-    """The k recordings of the index nearest to the recording `audio`, embedded with the
-    index's model (or `model`)."""
+    """The recordings of a saved index nearest to a recording.
+
+    Args:
+        index_folder: the index folder (`build`).
+        audio: the query recording: an audio file or a 22050 Hz mono float waveform.
+        k: how many hits, an integer >= 1 (checked before the model loads).
+        model: the exported model to embed with (default: the index's own).
+
+    Returns:
+        [Hit(id, distance, path, singer, song)], nearest first; the distance is the
+        squared Euclidean distance between embeddings.
+
+    Example:
+        >>> for hit in query("my_index", "query.wav", k=5):
+        ...     print(f"{hit.distance:.3f} {hit.singer} {hit.path}")
+    """
     from singer_zoo.inference import load
 
     check_k(k)  # before the model loads (seconds)
@@ -265,8 +376,24 @@ def query(index_folder, audio, k: int = 10, model=None) -> list[Hit]:
 
 
 def remove(index_folder, ids_or_paths) -> int:
-    """Remove recordings, named by id or by path, from the index (no re-embedding); save
-    it; return how many were removed. Unknown ids or paths raise a ConfigError naming them."""
+    """Remove recordings from a saved index (no re-embedding) and save it.
+
+    Args:
+        index_folder: the index folder (`build`).
+        ids_or_paths: ids (ints or digit strings) or the paths the recordings were
+            indexed under.
+
+    Returns:
+        How many were removed.
+
+    Raises:
+        ConfigError: an id or path is not in the index (it names them; nothing is
+            removed).
+
+    Example:
+        >>> remove("my_index", [3, "old/song.wav"])
+        2
+    """
     idx = VoiceIndex.load(index_folder)
     by_path = {v["path"]: i for i, v in idx.items.items()}
     ids, unknown = [], []

@@ -15,9 +15,8 @@ end inside); longer ones, and files whose header does not state a length, are fe
 the streaming numpy extractor straight from the file (same values within 1e-4; the waveform
 is never held whole) and embedded through `embed_windows`, WINDOW_BATCH windows at a time,
 each batch cut from the (frames, bins) features when it is needed. Memory then stays
-bounded by the features (about 60 MB per hour of audio) plus one batch: a 60-minute file
-took +105 MiB over the loaded model, against +652 MiB before (docs/export.md,
-bench/bench_long_memory.py).
+bounded by the features (about 60 MB per hour of audio) plus one batch (measured:
+docs/performance.md, "Memory").
 
 Distances: the siamese models are trained on the squared Euclidean distance
 D = ||a - b||^2 between embeddings (contrastive loss, margin 1), so same-singer pairs are
@@ -97,7 +96,21 @@ def similarity(a, b) -> float:
 
 
 class Embedder:
-    """An exported model, ready to embed recordings (see `load`)."""
+    """An exported model, ready to embed recordings (made by `load`).
+
+    Attributes:
+        name: the model's name (from its card).
+        path: the export folder.
+        card: the model card (metadata.json), verified against the files and the model.
+        dim: embedding size (16).
+        sample_rate: the rate waveforms must have (22050 Hz); files are resampled to it.
+        features: the `FeatureConfig` of its front end.
+
+    Example:
+        >>> emb = singer_zoo.load("mobile_resnext_attention")
+        >>> a, b = emb.embed("a.wav"), emb.embed("b.m4a")
+        >>> emb.similarity(a, b)  # exp(-||a - b||^2), in (0, 1]
+    """
 
     def __init__(self, folder):
         self.path = Path(folder).resolve()
@@ -113,12 +126,35 @@ class Embedder:
         return f"Embedder({self.name!r}, dim={self.dim}, path={str(self.path)!r})"
 
     def window_embeddings(self, audio_or_path) -> np.ndarray:
-        """(n_windows, dim): one embedding per 6-s window (20 % hop) of the recording."""
+        """One embedding per 6-s window (20 % hop) of a recording.
+
+        Args:
+            audio_or_path: as `embed`.
+
+        Returns:
+            (n_windows, dim) float32; `embed` is their mean.
+        """
         return self._run(audio_or_path)["window_embeddings"].numpy()
 
     def embed(self, audio_or_path) -> np.ndarray:
-        """(dim,) float32: the mean of the window embeddings of a file (decoded and
-        resampled to 22050 Hz mono) or of a mono waveform already at 22050 Hz."""
+        """The embedding of one recording: the mean of its window embeddings.
+
+        Args:
+            audio_or_path: an audio file (str, bytes or PathLike; decoded, downmixed and
+                resampled to `sample_rate`) or a 1-D finite float waveform already at
+                `sample_rate` (int16 PCM is refused: divide by 32768).
+
+        Returns:
+            (dim,) float32.
+
+        Raises:
+            The `singer_zoo.errors` audio errors (`CorruptAudioFile`,
+            `SilentAudioError`, `InvalidSamplesError`, ...).
+
+        Example:
+            >>> emb.embed("song.m4a").shape
+            (16,)
+        """
         return self._run(audio_or_path)["embedding"].numpy()
 
     def _check_card(self) -> None:
@@ -181,10 +217,21 @@ class Embedder:
 
     def embed_many(self, paths: Iterable, progress: bool | None = None, workers: int = 2
                    ) -> tuple[dict, dict]:
-        """({path: (dim,) embedding}, {path: error message}) for many files.
+        """Embed many files; a bad file is reported, never fatal.
 
-        Files are decoded on `workers` threads; a bad file is reported in the second dict,
-        never fatal. `progress` (default: on from PROGRESS_MIN files) shows a Keras Progbar.
+        Args:
+            paths: a list (or other iterable) of audio file paths; a single path is a
+                `ConfigError`.
+            progress: show a Keras progress bar (default: from PROGRESS_MIN files on).
+            workers: decoding threads (`singer_zoo.batch.run_batch`).
+
+        Returns:
+            ({path: (dim,) embedding}, {path: "path: problem"}).
+
+        Example:
+            >>> ok, failed = emb.embed_many(["a.wav", "b.flac", "broken.mp3"])
+            >>> sorted(failed)
+            ['broken.mp3']
         """
         if isinstance(paths, (str, bytes, os.PathLike)):
             raise ConfigError(f"embed_many takes a list of paths, got the single path "

@@ -47,6 +47,9 @@ CLIP_SECONDS = 6.0  # the TFLite input: one 256-frame window of audio
 
 @dataclass
 class ExportResult:
+    """What `export` returns: `path`, the published folder (absolute), and `card`, the
+    model card written to its metadata.json."""
+
     path: Path
     card: dict
 

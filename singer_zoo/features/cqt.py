@@ -6,7 +6,7 @@
 Kernels are librosa's CQT wavelets (`librosa.filters.wavelet`: Hann-windowed complex
 exponentials, length Q * sr / f_k with librosa's relative bandwidth, L1-normalised), each
 scaled by sqrt(length) as librosa's `cqt(scale=True)` does, centred in one common frame of
-`frame_length` samples (the longest kernel, rounded up to even: 11688 at the defaults).
+`frame_length` samples (the longest kernel, rounded up to even: 11686 at the defaults).
 Each bin's response is the inner product of the frame with its kernel, computed as ONE
 real batch matmul: frames (batch, T, frame_length) @ [Re K, Im K] (1, frame_length, 2 n_bins).
 This is what Brown-Puckette's spectral kernel computes (Parseval) without an FFT; with no
@@ -40,7 +40,26 @@ def cqt_kernels(sample_rate: int, fmin: float, n_bins: int, bins_per_octave: int
 
 @keras.saving.register_keras_serializable(package="singer_zoo")
 class CQTSpectrogram(DbFrontend):
-    """Waveform (batch, samples) -> CQT dB (batch, 1 + samples // hop, n_bins) in [0, top_db]."""
+    """Waveform (batch, samples) -> CQT dB (batch, 1 + samples // hop, n_bins) in [0, top_db].
+
+    Table 1's "CQT" front end (module doc); a registered Keras layer like `MelSpectrogram`,
+    with the same `power` / `power_np` stages.
+
+    Args:
+        features: a `FeatureConfig` or its dict (`sample_rate`, `hop_length`, `n_bins`,
+            `fmin`, `bins_per_octave`, `top_db`).
+        **kwargs: Keras layer arguments (default name "cqt").
+
+    Example:
+        >>> import numpy as np
+        >>> from singer_zoo.config import FeatureConfig
+        >>> cqt = CQTSpectrogram(FeatureConfig(frontend="cqt"))
+        >>> cqt.frame_length  # the longest kernel, at C1
+        11686
+        >>> y = 0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)
+        >>> tuple(cqt(y[None].astype(np.float32)).shape)
+        (1, 44, 96)
+    """
 
     def __init__(self, features=None, **kwargs):
         kwargs.setdefault("name", "cqt")

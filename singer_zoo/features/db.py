@@ -25,7 +25,15 @@ AMIN = 1e-10  # floor on power before the log (librosa's default amin): -100 dB
 
 
 def power_to_db(power: tf.Tensor, top_db: float) -> tf.Tensor:
-    """(batch, frames, bins) power -> dB in [0, top_db], each example referenced to its max."""
+    """Power -> dB in TF ops, each example referenced to its own maximum (module doc).
+
+    Args:
+        power: (batch, frames, bins) float32 power.
+        top_db: the dynamic range kept below the maximum.
+
+    Returns:
+        (batch, frames, bins) dB in [0, top_db].
+    """
     log_p = tf.math.log(tf.maximum(power, AMIN)) * (10.0 / np.log(10.0))
     ref = tf.reduce_max(log_p, axis=[1, 2], keepdims=True)  # (batch, 1, 1)
     return tf.maximum(log_p - ref, -top_db) + top_db
@@ -33,10 +41,23 @@ def power_to_db(power: tf.Tensor, top_db: float) -> tf.Tensor:
 
 def power_to_db_np(power: np.ndarray, top_db: float, out: np.ndarray | None = None
                    ) -> np.ndarray:
-    """(frames, bins) power of one whole recording -> float32 dB in [0, top_db].
+    """Power of one whole recording -> dB, referenced to its maximum, in numpy.
 
-    Computed in place in `out` (float32, same shape; may be `power` itself, as streaming
-    extraction does: an hour of Mel frames is about 60 MB) or in a new array."""
+    Args:
+        power: (frames, bins) power of the whole recording.
+        top_db: the dynamic range kept below the maximum.
+        out: float32 array of the same shape to compute into (it may be `power` itself,
+            as streaming extraction does: an hour of Mel frames is about 60 MB), or None
+            for a new array.
+
+    Returns:
+        (frames, bins) float32 dB in [0, top_db] (`out` when given).
+
+    Example:
+        >>> import numpy as np
+        >>> power_to_db_np(np.array([[1.0, 1e-3, 1e-9]]), 60.0).round(3)
+        array([[60., 30.,  0.]], dtype=float32)
+    """
     db = np.maximum(power, AMIN, out=out, dtype=np.float32)
     np.log(db, out=db)  # as the TF version; float32 log is SIMD in numpy, log10 is 4x slower
     db *= np.float32(10.0 / np.log(10.0))
@@ -83,10 +104,9 @@ class DbFrontend(keras.layers.Layer):
     def power_np(self, padded: np.ndarray) -> np.ndarray:
         """(samples,) float32 waveform, not centred -> (frames, n_bins) float32 power, frames
         = 1 + (samples - frame_length) // hop: `power(padded[None], center=False)[0]` in
-        numpy, for streaming extraction, which calls it per chunk of frames. On a 140-frame
-        chunk a TF call took 1.6-2.5 ms against 0.9-1.4 ms for this, and numpy and scipy.fft
-        release the GIL, so batch threads scale on it: two threads calling at once took
-        1.2-1.7 ms per TF call against 0.75-0.83 ms (docs/performance.md)."""
+        numpy, for streaming extraction, which calls it per chunk of frames. numpy and
+        scipy.fft release the GIL, so batch threads run it side by side (speed against a
+        TF call: docs/performance.md, "Feature pipeline")."""
         x = np.ascontiguousarray(padded, np.float32)
         hop, size = self.features.hop_length, x.itemsize
         n = 1 + (len(x) - self.frame_length) // hop if len(x) >= self.frame_length else 0

@@ -70,9 +70,35 @@ def stream_power(blocks, cfg: FeatureConfig) -> np.ndarray:
 
 def extract_features(path_or_waveform, cfg: FeatureConfig | None = None,
                      block_seconds: float = 30.0) -> np.ndarray:
-    """(frames, n_bins) float32 dB in [0, top_db] for a file path or a mono waveform at
-    `cfg.sample_rate`; frames = 1 + samples // hop. Raises the `singer_zoo.errors` audio
-    errors (missing, empty, corrupt, silent file; NaN samples)."""
+    """The front end's features of one recording, streamed block by block.
+
+    Equals the front-end layer (`build_frontend(cfg)`) applied to the whole waveform, with
+    dB referenced to the recording's maximum, while holding only two blocks of audio plus
+    the result (module doc).
+
+    Args:
+        path_or_waveform: an audio file (any format `singer_zoo.audio` decodes; downmixed
+            to mono and resampled to `cfg.sample_rate`) or a 1-D float waveform already
+            at `cfg.sample_rate`.
+        cfg: the `FeatureConfig` (default: the paper's Mel settings).
+        block_seconds: seconds of audio decoded at a time (positive).
+
+    Returns:
+        (frames, n_bins) float32 dB in [0, top_db], frames = 1 + samples // hop_length.
+
+    Raises:
+        ConfigError: `block_seconds` is not positive.
+        The `singer_zoo.errors` audio errors: a missing, empty, corrupt or silent file,
+        NaN samples.
+
+    Example:
+        >>> import numpy as np
+        >>> from singer_zoo.features import extract_features
+        >>> y = 0.3 * np.sin(2 * np.pi * 220 * np.arange(10 * 22050) / 22050)
+        >>> extract_features(y.astype(np.float32)).shape  # 10 s: 1 + 220500 // 512 frames
+        (431, 96)
+        >>> feats = extract_features("song.m4a")  # decoded, mono, resampled to 22050 Hz
+    """
     cfg = cfg or FeatureConfig()
     if not block_seconds > 0:
         raise ConfigError(f"extract_features: block_seconds must be positive, "
@@ -88,6 +114,23 @@ def extract_features(path_or_waveform, cfg: FeatureConfig | None = None,
 
 
 def extract_windows(path_or_waveform, cfg: FeatureConfig | None = None) -> np.ndarray:
-    """(n_windows, window_frames, n_bins): `chop(extract_features(...))`."""
+    """The model inputs of one recording: `chop(extract_features(path_or_waveform, cfg))`.
+
+    Args:
+        path_or_waveform: an audio file or a 1-D float waveform at `cfg.sample_rate`
+            (as `extract_features`).
+        cfg: the `FeatureConfig` (default: the paper's Mel settings).
+
+    Returns:
+        (n_windows, window_frames, n_bins) float32 dB windows, at least one (the windowing
+        policy of `singer_zoo.features.windows`).
+
+    Example:
+        >>> import numpy as np
+        >>> from singer_zoo.features import extract_windows
+        >>> y = 0.3 * np.sin(2 * np.pi * 220 * np.arange(10 * 22050) / 22050)
+        >>> extract_windows(y.astype(np.float32)).shape  # 431 frames: starts 0, 51, 102, 153
+        (4, 256, 96)
+    """
     cfg = cfg or FeatureConfig()
     return chop(extract_features(path_or_waveform, cfg), cfg)

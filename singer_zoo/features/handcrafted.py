@@ -51,7 +51,24 @@ def clip_statistics(frames: np.ndarray, sr: int, clip_seconds: float = 6.0) -> n
 
 
 def handcrafted_features(y: np.ndarray, sr: int, clip_seconds: float = 6.0) -> np.ndarray:
-    """(n_clips, 70) float32: per-clip mean and std of the frame features (module doc)."""
+    """The paper's baseline features of a recording, per clip (module doc).
+
+    Args:
+        y: 1-D float waveform.
+        sr: its sample rate.
+        clip_seconds: clip length; a tail shorter than half a clip is dropped unless it is
+            the only clip.
+
+    Returns:
+        (n_clips, 70) float32: per clip, the mean then the standard deviation of the 35
+        frame features (names in `FEATURE_NAMES`).
+
+    Example:
+        >>> import numpy as np
+        >>> y = 0.3 * np.sin(2 * np.pi * 220 * np.arange(10 * 22050) / 22050)
+        >>> handcrafted_features(y.astype(np.float32), 22050).shape  # 6 s + a 4-s tail
+        (2, 70)
+    """
     return clip_statistics(frame_features(y, sr), sr, clip_seconds)
 
 

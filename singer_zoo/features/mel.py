@@ -52,8 +52,22 @@ def filter_groups(filterbank: np.ndarray, n_groups: int) -> list[tuple[int, int,
 class MelSpectrogram(DbFrontend):
     """Waveform (batch, samples) -> Mel dB (batch, 1 + samples // hop, n_bins) in [0, top_db].
 
-    `features` is a `FeatureConfig` (or its dict); `power(x, center=...)` gives the Mel
-    power before dB, for streaming extraction.
+    The paper's front end (module doc); a registered Keras layer, so it is saved inside
+    `.keras` files and exported graphs. `power(x, center=...)` gives the Mel power before
+    dB and `power_np(x)` the same in numpy, for streaming extraction.
+
+    Args:
+        features: a `FeatureConfig` or its dict (`sample_rate`, `n_fft`, `hop_length`,
+            `n_bins`, `top_db`); default: the paper's settings.
+        **kwargs: Keras layer arguments (default name "mel").
+
+    Example:
+        >>> import numpy as np
+        >>> from singer_zoo.config import FeatureConfig
+        >>> mel = MelSpectrogram(FeatureConfig())
+        >>> y = 0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)
+        >>> tuple(mel(y[None].astype(np.float32)).shape)  # 1 s at 22050 Hz, hop 512
+        (1, 44, 96)
     """
 
     def __init__(self, features=None, **kwargs):

@@ -25,14 +25,37 @@ def count_windows(n_frames, window_frames: int, hop: int):
 
 
 def n_windows(n_frames: int, cfg: FeatureConfig) -> int:
-    """How many windows `chop` makes from `n_frames` frames (at least 1)."""
+    """How many windows `chop` makes from `n_frames` frames.
+
+    Args:
+        n_frames: frames of a recording's features.
+        cfg: the `FeatureConfig` (`window_frames`, `window_hop_frames`).
+
+    Returns:
+        1 + (n_frames - window_frames) // window_hop_frames, and 1 for a recording shorter
+        than one window.
+
+    Example:
+        >>> from singer_zoo.config import FeatureConfig
+        >>> n_windows(431, FeatureConfig()), n_windows(100, FeatureConfig())
+        (4, 1)
+    """
     w = cfg.window_frames
     return count_windows(max(n_frames, w), w, cfg.window_hop_frames)
 
 
 def gather_windows(x, starts, window_frames: int, axis: int = 0):
-    """The windows of `x` (a TF tensor) starting at frame indices `starts` (n,) along
-    `axis`: that axis becomes (n, window_frames). Builtin TFLite ops (GATHER)."""
+    """The windows of a TF tensor at given start frames (builtin TFLite ops: GATHER).
+
+    Args:
+        x: a TF tensor with frames along `axis`.
+        starts: (n,) integer tensor of start frames; each window must fit in `x`.
+        window_frames: frames per window.
+        axis: the frame axis of `x`.
+
+    Returns:
+        `x` with `axis` replaced by (n, window_frames).
+    """
     import tensorflow as tf  # TF graphs only (FrameWindows, tf.data): training imports no TF
 
     offsets = tf.range(window_frames, dtype=starts.dtype)
@@ -40,8 +63,28 @@ def gather_windows(x, starts, window_frames: int, axis: int = 0):
 
 
 def chop(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """(frames, bins) -> (n_windows, window_frames, bins) float32 (a copy). Strided view +
-    one copy: `np.pad` and `sliding_window_view` cost 75 us per short recording, this 4 us."""
+    """Cut a recording's features into overlapping windows (module doc: the policy).
+
+    Args:
+        features: (frames, bins) features of one recording.
+        cfg: the `FeatureConfig` (`window_frames`, `window_hop_frames`).
+
+    Returns:
+        (n_windows, window_frames, bins) float32, a copy (`n_windows(frames, cfg)` windows;
+        a short recording is zero-padded to one). Made from one strided view and one copy
+        (docs/performance.md, "Feature pipeline").
+
+    Raises:
+        ConfigError: `features` is not 2-D.
+
+    Example:
+        >>> import numpy as np
+        >>> from singer_zoo.config import FeatureConfig
+        >>> chop(np.zeros((431, 96)), FeatureConfig()).shape
+        (4, 256, 96)
+        >>> chop(np.zeros((100, 96)), FeatureConfig()).shape  # zero-padded to one window
+        (1, 256, 96)
+    """
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 2:
         raise ConfigError(f"chop: features must be (frames, bins), got shape {features.shape}")
@@ -61,7 +104,20 @@ def chop(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 class FrameWindows(keras.layers.Layer):
     """(batch, frames, bins) -> (batch, n_windows, window_frames, bins), policy as `chop`.
 
-    Gathers with a computed index (builtin TFLite ops; works for any number of frames).
+    The in-graph windowing of exported models. Gathers with a computed index (builtin
+    TFLite ops; works for any number of frames, known or not when the graph is traced).
+
+    Args:
+        window_frames: frames per window (`FeatureConfig.window_frames`).
+        hop_frames: frames between window starts (`FeatureConfig.window_hop_frames`).
+        **kwargs: Keras layer arguments (default name "windows").
+
+    Example:
+        >>> import numpy as np
+        >>> from singer_zoo.config import FeatureConfig
+        >>> layer = FrameWindows.from_features(FeatureConfig())  # 256 frames, hop 51
+        >>> tuple(layer(np.zeros((2, 431, 96), np.float32)).shape)
+        (2, 4, 256, 96)
     """
 
     def __init__(self, window_frames: int = 256, hop_frames: int = 51, **kwargs):
@@ -71,6 +127,7 @@ class FrameWindows(keras.layers.Layer):
 
     @classmethod
     def from_features(cls, cfg: FeatureConfig, **kwargs) -> FrameWindows:
+        """The layer with `cfg`'s window size and hop."""
         return cls(cfg.window_frames, cfg.window_hop_frames, **kwargs)
 
     def call(self, features):
