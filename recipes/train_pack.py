@@ -4,7 +4,7 @@ TensorFlow there) or anywhere else.
 
     KERAS_BACKEND=jax python recipes/train_pack.py PACK.npz --out runs/pretrain \
         --row mobile_resnext_attention=150 --row t2_resnext_shallow_average=120 \
-        [--batch-size 64] [--learning-rate 3e-4] [--mixed-precision]
+        [--batch-size 64] [--learning-rate 3e-4] [--window-hop 1] [--mixed-precision]
 
 For each ROW=SECONDS: the pack's singers are split speaker-disjoint (10 % held out for the
 trainer's early-stopping validation, seeded), the row's config gets the budget (epochs of
@@ -18,6 +18,7 @@ optimizer state (what `singer-zoo export` publishes; a quarter of best.keras's s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -75,10 +76,17 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=int, default=15, help="epochs without improvement")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--mixed-precision", action="store_true")
+    p.add_argument("--window-hop", type=int, default=0,
+                   help="frames between the training windows (0: the pack's own hop); 1 puts "
+                        "a window at every frame, i.e. random crops of each performance")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     pack = read_pack(args.pack)
+    row_features = pack.config  # what the rows must use (their configs keep their own hop)
+    if args.window_hop:
+        pack = dataclasses.replace(pack, config=dataclasses.replace(
+            pack.config, window_hop_frames=args.window_hop))
     fs, singers, _ = pack.feature_set()
     print(f"pack: {pack.n_recordings} recordings, {len(pack.singer_names)} singers, "
           f"{len(pack.song_names)} songs, {pack.hours:.2f} h, {fs.n_windows} windows",
@@ -88,9 +96,9 @@ def main(argv=None) -> int:
     for spec in args.row:
         row, seconds = spec.split("=")
         cfg = get_config(row)
-        if cfg.features != pack.config:
+        if cfg.features != row_features:
             raise SystemExit(f"{row}: its front end differs from the pack's "
-                             f"({cfg.features} vs {pack.config})")
+                             f"({cfg.features} vs {row_features})")
         batch = args.batch_size * (2 if cfg.train.task == "siamese" else 1)
         probe = cfg.replace(train={"batch_size": args.batch_size,
                                    "learning_rate": args.learning_rate, "seed": args.seed})

@@ -173,20 +173,30 @@ def heldout_sung_plan(args, debian: dict) -> Plan:
     idents = tuple(pseudo_singers(v.name, 1, np.random.default_rng([HELDOUT_SEED, key(v.name)]))
                    [0] for v in voices)
     return Plan(tuple(voices), idents, {i.name: list(range(20)) for i in idents},
-                HELDOUT_SEED, args.seconds, SR)
+                HELDOUT_SEED, args.heldout_seconds, SR)
 
 
 def write_heldout(args, debian: dict, out: Path) -> None:
-    sung = out / "sung"
-    if not (sung / "manifest.csv").exists():
-        (sung / "audio").mkdir(parents=True, exist_ok=True)
-        rows = []
+    """OUT/sung (clean), OUT/sung_rooms (the same performances through rooms and noise of a
+    held-out room bank, as karaoke recordings from different phones and rooms are) and
+    OUT/speech (the held-out speakers' corpus recordings as they are)."""
+    sung, rooms = out / "sung", out / "sung_rooms"
+    if not (rooms / "manifest.csv").exists():
+        for d in (sung, rooms):
+            (d / "audio").mkdir(parents=True, exist_ok=True)
+        augmenter = Augmenter(AugmentConfig(), SR, HELDOUT_SEED)
+        clean, reverberant = [], []
         for p in performances(heldout_sung_plan(args, debian)):
             name = p.recording.replace("|", "_")
+            row = {"path": f"audio/{name}.wav", "singer": p.singer, "song": p.song,
+                   "recording": name, "source": p.source}
             write_recording(sung / "audio" / f"{name}.wav", p.audio, SR, "wav")
-            rows.append({"path": f"audio/{name}.wav", "singer": p.singer, "song": p.song,
-                         "recording": name, "source": p.source})
-        write_manifest(sung / "manifest.csv", rows)
+            y, how = augmenter(p.audio, np.random.default_rng([HELDOUT_SEED, key(name)]))
+            write_recording(rooms / "audio" / f"{name}.wav", y, SR, "wav")
+            clean.append(row)
+            reverberant.append({**row, "source": f"{p.source}+{how}"})
+        write_manifest(sung / "manifest.csv", clean)
+        write_manifest(rooms / "manifest.csv", reverberant)
     speech = out / "speech"
     speech.mkdir(parents=True, exist_ok=True)
     rows = [{"path": p, "singer": n, "song": "", "recording": f"{n}_{i:02d}", "source": s}
@@ -229,7 +239,9 @@ def main(argv=None):
     ap.add_argument("--debian", default="/tmp/debian_voices")
     ap.add_argument("--work", default="/tmp/engine_sources", help="unpacked Debian voices")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--seconds", type=float, default=7.5, help="length of a performance")
+    ap.add_argument("--seconds", type=float, default=7.5, help="length of a training performance")
+    ap.add_argument("--heldout-seconds", type=float, default=7.5,
+                    help="length of a held-out sung performance")
     ap.add_argument("--songs", type=int, default=150, help="training songs (of the seed)")
     ap.add_argument("--songs-per-voice", type=int, default=12)
     ap.add_argument("--songs-per-singer", type=int, default=5)

@@ -23,7 +23,7 @@ from singer_zoo.errors import ConfigError
 
 FRONTENDS = ("mel", "cqt")
 BLOCKS = ("vanilla", "resnext", "separable")
-AGGREGATIONS = ("none", "max", "average", "attention")
+AGGREGATIONS = ("none", "max", "average", "attention", "statistics")
 TASKS = ("classifier", "siamese")
 
 

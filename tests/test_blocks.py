@@ -8,7 +8,7 @@ from singer_zoo.config import ArchConfig
 from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.models import FeedForwardAttention, build_backbone
 from singer_zoo.models.blocks import GroupedConv2D, conv_bn, resnext_block, vanilla_block
-from singer_zoo.models.pooling import aggregate, to_sequence
+from singer_zoo.models.pooling import StatisticsPooling, aggregate, to_sequence
 
 RNG = np.random.default_rng(0)
 
@@ -127,6 +127,26 @@ def test_max_and_average_aggregation(kind, reduce):
     inp = keras.Input((None, 4))
     np.testing.assert_allclose(keras.Model(inp, aggregate(inp, kind))(x), reduce(x, axis=1),
                                rtol=1e-6)
+
+
+def test_statistics_pooling_is_mean_and_std_over_time_at_any_length():
+    x = RNG.normal(2.0, 3.0, size=(3, 11, 4)).astype("float32")
+    inp = keras.Input((None, 4))
+    model = keras.Model(inp, aggregate(inp, "statistics"))
+    expected = np.concatenate([x.mean(1), np.sqrt(x.var(1) + 1e-5)], axis=1)
+    np.testing.assert_allclose(model(x), expected, rtol=1e-5, atol=1e-5)
+    assert model(x[:, :3]).shape == (3, 8) and model.count_params() == 0
+    clone = StatisticsPooling.from_config(StatisticsPooling(epsilon=1e-3).get_config())
+    assert clone.epsilon == pytest.approx(1e-3)
+
+
+def test_statistics_pooling_converts_to_builtin_tflite_ops():
+    inp = keras.Input((None, 6), batch_size=1)
+    model = keras.Model(inp, StatisticsPooling()(inp))
+    fn = tf.function(model).get_concrete_function(tf.TensorSpec((1, None, 6), tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    assert converter.convert()  # raises on any op outside the builtin set
 
 
 def test_aggregation_errors():

@@ -62,6 +62,15 @@ def sets(tmp_path_factory):
             w.writerow({"path": f"../speech_src/{r['path']}", "singer": r["singer"], "song": ""})
         (root / "speech" / "broken.wav").write_bytes(b"RIFF not audio")
         w.writerow({"path": "broken.wav", "singer": "singer00", "song": ""})
+    (root / "sung_rooms").mkdir()  # the reverberant copy of the sung set: here 2 songs of it
+    with open(root / "sung" / "manifest.csv") as fh, \
+            open(root / "sung_rooms" / "manifest.csv", "w", newline="") as out:
+        w = csv.DictWriter(out, ["path", "singer", "song"])
+        w.writeheader()
+        for r in csv.DictReader(fh):
+            if not r["song"].endswith("2"):
+                w.writerow({"path": f"../sung/{r['path']}", "singer": r["singer"],
+                            "song": r["song"]})
     make_run(root / "run")
     model = export(root / "run", root / "model", ()).path
     return root, model
@@ -82,11 +91,14 @@ def test_heldout_command_scores_everything_and_calibrates(sets, capsys):
     for r in res.values():
         assert set(r["sung"]) == {"singer_1nn", "eer_all", "eer_hard", "song_1nn"}
         assert set(r["speech"]) == {"singer_1nn", "eer_all"}
+        assert set(r["sung_rooms"]) == {"singer_1nn", "eer_all", "eer_hard", "song_1nn"}
+    assert report["sets"]["sung_rooms"] == {"recordings": 8, "singers": 4, "songs": 2}
     # the same network through its .keras file and its export: the same vectors
-    for name in ("sung", "speech"):
+    for name in ("sung", "sung_rooms", "speech"):
         assert res["run/best.keras"][name] == pytest.approx(res[str(model)][name], abs=1e-6)
     table = (out / "heldout.md").read_text()
     assert table.count("\n") == 2 + 5 and "sung: EER, hard" in table
+    assert "rooms: EER, hard" in table and (out / "tsne_sung_rooms.png").is_file()
     assert (out / "tsne_sung.png").stat().st_size > 0 and (out / "tsne_speech.png").is_file()
     assert set(report["calibration"]) == set(res) - {"MFCC mean+std",
                                                      "paper's handcrafted features"}

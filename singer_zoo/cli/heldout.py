@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("heldout", help="evaluate embedders and baselines on held-out "
                               "voices (table + t-SNE)",
                               description=__doc__.split("\n\n")[1])
-    p.add_argument("sets", metavar="SETS_DIR", help="folder with sung/ and/or speech/ "
+    p.add_argument("sets", metavar="SETS_DIR", help="folder with sung/, sung_rooms/ and/or speech/ "
                    "manifest.csv (recipes/training_pack.py writes one)")
     p.add_argument("embedders", nargs="*", metavar="EMBEDDER",
                    help="a .keras file (embedder or siamese model) or an exported model")

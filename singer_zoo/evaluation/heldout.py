@@ -1,8 +1,10 @@
 """Held-out evaluation of singer embedders against baselines (issue 17, point 2).
 
 A held-out folder holds `sung/manifest.csv` (voices never in training singing songs never in
-training; singer and song columns) and/or `speech/manifest.csv` (held-out speakers' speech;
-no song), as `recipes/training_pack.py` writes them. Every method turns each recording into
+training; singer and song columns), `sung_rooms/manifest.csv` (the same performances through
+rooms and noise never used in training, as karaoke recordings from different phones and rooms
+are) and/or `speech/manifest.csv` (held-out speakers' speech; no song), as
+`recipes/training_pack.py` writes them. Every method turns each recording into
 one vector; on each set it is scored by
 
 - singer 1-NN: leave-one-out nearest-neighbour singer accuracy (`knn.knn_accuracies`);
@@ -36,13 +38,13 @@ from singer_zoo.evaluation.knn import knn_accuracies
 from singer_zoo.evaluation.verification import equal_error_rate, verification_eer
 
 log = logging.getLogger(__name__)
-SETS = ("sung", "speech")
+SETS = ("sung", "sung_rooms", "speech")
 N_MFCC = 20
 
 
 @dataclass(frozen=True)
 class HeldoutSet:
-    name: str  # "sung" or "speech"
+    name: str  # one of SETS
     manifest: Manifest
 
     @property
@@ -55,8 +57,8 @@ def load_sets(folder) -> list[HeldoutSet]:
     found = [HeldoutSet(n, read_manifest(Path(folder) / n / "manifest.csv"))
              for n in SETS if (Path(folder) / n / "manifest.csv").is_file()]
     if not found:
-        raise ConfigError(f"{folder}: no held-out set (expected sung/manifest.csv and/or "
-                          f"speech/manifest.csv)")
+        raise ConfigError(f"{folder}: no held-out set (expected one or more of "
+                          f"{', '.join(n + '/manifest.csv' for n in SETS)})")
     return found
 
 
@@ -170,6 +172,9 @@ def evaluate(sets: list[HeldoutSet], methods: dict, workers: int = 1) -> dict:
 
 COLUMNS = (("sung", "singer_1nn", "sung: singer 1-NN"), ("sung", "eer_all", "sung: EER, all"),
            ("sung", "eer_hard", "sung: EER, hard"), ("sung", "song_1nn", "sung: song 1-NN"),
+           ("sung_rooms", "singer_1nn", "rooms: singer 1-NN"),
+           ("sung_rooms", "eer_all", "rooms: EER, all"),
+           ("sung_rooms", "eer_hard", "rooms: EER, hard"),
            ("speech", "singer_1nn", "speech: 1-NN"), ("speech", "eer_all", "speech: EER"))
 
 

@@ -6,9 +6,12 @@ reduced over time by one of:
 
 - "none": no aggregation, the whole sequence is flattened (needs a fixed input length);
 - "max" / "average": global max / mean over time;
-- "attention": feed-forward attention (Raffel & Ellis, 2015), `FeedForwardAttention`.
+- "attention": feed-forward attention (Raffel & Ellis, 2015), `FeedForwardAttention`;
+- "statistics": mean and standard deviation over time, concatenated (batch, 2 D)
+  (x-vector statistics pooling, Snyder et al. 2018; beyond the paper), `StatisticsPooling`.
 
-All ops are TFLite builtins (transpose, reshape, batch matmul, softmax, tanh, sum).
+All ops are TFLite builtins (transpose, reshape, batch matmul, softmax, tanh, sum, mean,
+sqrt, concatenation).
 """
 from __future__ import annotations
 
@@ -56,6 +59,34 @@ class FeedForwardAttention(keras.layers.Layer):
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)}
 
 
+@keras.saving.register_keras_serializable(package="singer_zoo")
+class StatisticsPooling(keras.layers.Layer):
+    """(batch, time, D) -> (batch, 2 D): [mean_t X, sqrt(mean_t (X - mean)^2 + eps)].
+
+    The spread over time is what a mean alone (or attention's weighted mean) loses: how
+    much a singer's timbre varies along a performance, the half of MFCC mean+std statistics
+    that a single template cannot express. No weights.
+    """
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, x):
+        x = ops.cast(x, "float32")  # variance in float32 even under mixed precision
+        mean = ops.mean(x, axis=1)  # (batch, D)
+        centred = x - ops.expand_dims(mean, 1)  # (batch, time, D)
+        std = ops.sqrt(ops.mean(ops.square(centred), axis=1) + self.epsilon)  # (batch, D)
+        return ops.concatenate([mean, std], axis=-1)  # (batch, 2 D)
+
+    def compute_output_shape(self, input_shape):
+        dim = input_shape[-1]
+        return (input_shape[0], None if dim is None else 2 * dim)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
 def to_sequence(x, name: str = "to_sequence"):
     """(batch, time, freq, channels) -> (batch, time, channels x freq), channels-major."""
     freq, channels = x.shape[2], x.shape[3]
@@ -64,7 +95,8 @@ def to_sequence(x, name: str = "to_sequence"):
 
 
 def aggregate(x, kind: str, name: str = "aggregation", l2: float = 1e-6):
-    """Reduce a sequence (batch, time, D) over time; "none" flattens to (batch, time x D)."""
+    """Reduce a sequence (batch, time, D) over time: (batch, D), (batch, 2 D) for "statistics";
+    "none" flattens to (batch, time x D)."""
     if kind == "none":
         if x.shape[1] is None:
             raise ConfigError(f"{name}: aggregation 'none' needs a fixed number of frames")
@@ -76,4 +108,6 @@ def aggregate(x, kind: str, name: str = "aggregation", l2: float = 1e-6):
     if kind == "attention":
         reg = keras.regularizers.L2(l2) if l2 else None
         return FeedForwardAttention(kernel_regularizer=reg, name=f"{name}_attention")(x)
+    if kind == "statistics":
+        return StatisticsPooling(name=f"{name}_statistics")(x)  # (batch, 2 D)
     raise UnknownNameError("aggregation", kind, AGGREGATIONS)

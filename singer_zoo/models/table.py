@@ -78,6 +78,8 @@ def count_params(cfg: ZooConfig, num_singers: int = 46, n_frames: int | None = N
     d = channels * (cfg.features.n_bins // p)  # D = channels x freq
     if arch.aggregation == "none":
         width, agg = d * ((n_frames or cfg.features.window_frames) // p), 0
+    elif arch.aggregation == "statistics":
+        width, agg = 2 * d, 0  # mean and standard deviation of each feature
     else:
         width, agg = d, (d + 1 if arch.aggregation == "attention" else 0)
     dense = 0
