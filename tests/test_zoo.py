@@ -75,6 +75,9 @@ def test_config_round_trip_and_paper_protocol(name, tmp_path):
     cfg.to_yaml(tmp_path / "c.yaml")
     assert ZooConfig.from_yaml(tmp_path / "c.yaml") == cfg
     assert (tmp_path / "c.yaml").read_text() == path.read_text()
+    cfg.to_yaml(tmp_path / "minimal.yaml", minimal=True)  # the non-default fields only
+    assert ZooConfig.from_yaml(tmp_path / "minimal.yaml") == cfg
+    assert len((tmp_path / "minimal.yaml").read_text()) < len((tmp_path / "c.yaml").read_text())
     t = cfg.train
     assert (t.learning_rate, t.batch_size, t.validation_every) == (1e-4, 32, 50)
     assert (cfg.arch.l2, cfg.arch.dropout, cfg.arch.embedding_dim) == (1e-6, 0.1, 16)
