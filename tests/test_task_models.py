@@ -17,6 +17,7 @@ from singer_zoo.models import (SiameseModel, SingerBackbone, SingerClassifier, S
                                zoo_config_of)
 from singer_zoo.models.table import count_params
 from singer_zoo.pretrained import shipped_dir
+from singer_zoo.training.finetune import base_model
 from test_export import make_run, voice
 
 X = np.random.default_rng(0).uniform(0, 60, (2, 256, 96)).astype("float32")
@@ -75,6 +76,8 @@ def test_a_keras_file_alone_exports_without_config_yaml(tmp_path):
     emb = keras.saving.load_model(res.path / "embedder.keras")
     assert isinstance(emb, SingerEmbedder) and zoo_config_of(emb) == cfg
     np.testing.assert_array_equal(np.asarray(emb(X)), np.asarray(model.embedder(X)))
+    tuned, tuned_cfg, name = base_model(tmp_path / "alone" / "model.keras")  # fine-tuning
+    assert (tuned_cfg, name) == (cfg, cfg.name) and tuned.count_params() == emb.count_params()
 
 
 @pytest.mark.parametrize("name", ["mobile_resnext_attention"])
