@@ -27,7 +27,6 @@ FRONTENDS = ("mel", "cqt")
 BLOCKS = ("vanilla", "resnext", "separable")
 AGGREGATIONS = ("none", "max", "average", "attention")
 TASKS = ("classifier", "siamese")
-SECTIONS = ("features", "arch", "train")  # a ZooConfig's dataclass sections
 
 
 def _check(cond: bool, cls: str, msg: str) -> None:
@@ -259,6 +258,9 @@ class TrainConfig(_Section):
         _check(0 <= self.min_improvement < 1, c, "min_improvement must be in [0, 1)")
         _check(self.task != "siamese" or self.batch_size % 2 == 0, c,
                "siamese batch_size must be even (1:1 same/different pairs)")
+
+
+SECTIONS = ("features", "arch", "train")  # a ZooConfig's dataclass sections
 
 
 @dataclass(frozen=True)
