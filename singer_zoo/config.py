@@ -6,7 +6,9 @@
 - `ZooConfig`: a named table row: the three above plus the paper's reported figures.
 
 Every dataclass validates itself on creation and raises `ConfigError` naming the field.
-`ZooConfig.from_yaml` / `to_yaml` round-trip the files in `singer_zoo/zoo_configs/`.
+`ZooConfig.from_yaml` / `to_yaml` round-trip the files in `singer_zoo/zoo_configs/`, which
+hold only the fields that differ from the defaults (`to_yaml(path, minimal=True)`); a full
+file (every field spelt out, as a training run's config.yaml) reads the same.
 """
 from __future__ import annotations
 
@@ -258,6 +260,9 @@ class TrainConfig(_Section):
                "siamese batch_size must be even (1:1 same/different pairs)")
 
 
+SECTIONS = ("features", "arch", "train")  # a ZooConfig's dataclass sections
+
+
 @dataclass(frozen=True)
 class ZooConfig:
     """One named model of the zoo (a row of the paper's Table 1 or 2, or our own)."""
@@ -298,26 +303,40 @@ class ZooConfig:
                 dataclasses.is_dataclass(cur) else value
         return dataclasses.replace(self, **kw)
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "table": self.table, "description": self.description,
-                "features": self.features.to_dict(), "arch": self.arch.to_dict(),
-                "train": self.train.to_dict(), "paper": dict(self.paper)}
+    def to_dict(self, minimal: bool = False) -> dict:
+        """The config as plain data. `minimal` keeps, of the three sections, only the fields
+        that differ from the dataclass defaults, plus `train.task` (stated in every config),
+        and drops an empty description or paper: the form of `singer_zoo/zoo_configs/`.
+        `from_dict` reads both forms to the same config."""
+        d = {"name": self.name, "table": self.table, "description": self.description,
+             "features": self.features.to_dict(), "arch": self.arch.to_dict(),
+             "train": self.train.to_dict(), "paper": dict(self.paper)}
+        if not minimal:
+            return d
+        for key in SECTIONS:
+            default = type(getattr(self, key))().to_dict()
+            d[key] = {k: v for k, v in d[key].items()
+                      if k not in default or v != default[k] or (key, k) == ("train", "task")}
+        return {k: v for k, v in d.items() if v or k in ("name", "table", "train")}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ZooConfig:
+        """A config from its full or minimal dict (`to_dict`): a field or a whole section
+        left out takes the dataclass default, except `train.task`, which a config must
+        state (a siamese row whose task went missing would otherwise train, silently, as a
+        classifier)."""
         data = dict(data)
         _reject_unknown(cls, data)
         _check("name" in data and "table" in data, "ZooConfig", "name and table are required")
-        # a missing section would train silently on defaults (a siamese row without `train:`
-        # became a classifier): every section is written out, as `to_yaml` does
-        missing = [s for s in ("features", "arch", "train") if data.get(s) is None]
-        _check(not missing, "ZooConfig", f"missing section(s) {missing}: a config states "
-                                         "its features, arch and train sections")
+        train = data.get("train")
+        _check(not isinstance(train, Mapping | None) or "task" in (train or {}), "ZooConfig",
+               f"train.task is required: a config states its task "
+               f"({' or '.join(TASKS)}) in its train section")
         return cls(name=data["name"], table=data["table"],
-                   description=data.get("description", ""),
+                   description=data.get("description") or "",
                    features=FeatureConfig.from_dict(data.get("features")),
                    arch=ArchConfig.from_dict(data.get("arch")),
-                   train=TrainConfig.from_dict(data.get("train")),
+                   train=TrainConfig.from_dict(train),
                    paper=dict(data.get("paper") or {}))
 
     @classmethod
@@ -330,8 +349,10 @@ class ZooConfig:
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
 
-    def to_yaml(self, path) -> None:
+    def to_yaml(self, path, minimal: bool = False) -> None:
+        """Write the config (atomically); `minimal`: the non-default fields only (`to_dict`),
+        as the zoo's own files are written."""
         tmp = f"{os.fspath(path)}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
+            yaml.safe_dump(self.to_dict(minimal), fh, sort_keys=False)
         os.replace(tmp, path)

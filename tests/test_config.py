@@ -66,7 +66,7 @@ def test_zoo_config_yaml_round_trip_and_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="name must be letters"):
         ZooConfig("my row", "beyond")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\ntable: beyond\nfeatures: {}\ntrain: {}\narch: {dropout: 2}\n")
+    bad.write_text("name: x\ntable: beyond\ntrain: {task: siamese}\narch: {dropout: 2}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: ArchConfig: dropout"):
         ZooConfig.from_yaml(bad)
     bad.write_text("name: [unclosed\n")

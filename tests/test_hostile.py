@@ -25,7 +25,7 @@ from singer_zoo.audio import audio_info, load_audio
 from singer_zoo.batch import run_batch
 from singer_zoo.cli import main
 from singer_zoo.cli.features import _file_names
-from singer_zoo.config import ArchConfig, TrainConfig, ZooConfig
+from singer_zoo.config import ArchConfig, FeatureConfig, TrainConfig, ZooConfig
 from singer_zoo.data import generate_corpus, load_feature_set, read_manifest
 from singer_zoo.errors import (AudioFileNotFound, ConfigError, CorruptAudioFile, EmptyAudioFile,
                                IntegrityError, InvalidSamplesError, ManifestError,
@@ -130,9 +130,8 @@ def _row(**change) -> str:
 
 
 @pytest.mark.parametrize("change, problem", [
-    ({"train": None}, r"missing section\(s\) \['train'\]"),
-    ({"arch": None}, r"missing section\(s\) \['arch'\]"),
-    ({"features": None}, r"missing section\(s\) \['features'\]"),
+    ({"train": None}, r"train.task is required"),
+    ({"train__task": None}, "task must be a string"),
     ({"arch__stages": 5}, "stages must be a list of stages"),
     ({"arch__stages": ["32x64"]}, "stages must be a list of stages"),
     ({"train__max_epochs": 1.5}, "max_epochs must be an integer, got 1.5"),
@@ -143,6 +142,16 @@ def _row(**change) -> str:
 def test_3_10_bad_configs_are_config_errors(tmp_path, change, problem):
     with pytest.raises(ConfigError, match=problem):
         ZooConfig.from_yaml(_yaml(tmp_path, _row(**change)))
+
+
+def test_3_10_sections_left_out_take_the_defaults_but_the_task_is_stated(tmp_path):
+    """Minimal configs (the zoo's own files) leave default fields and sections out; only
+    train.task must be there (a siamese row without it would train as a classifier)."""
+    cfg = ZooConfig.from_yaml(_yaml(tmp_path, _row(arch=None, features=None)))
+    assert cfg.arch == ArchConfig() and cfg.features == FeatureConfig()
+    assert cfg.train.task == "siamese"
+    with pytest.raises(ConfigError, match="train.task is required"):
+        ZooConfig.from_dict({"name": "x", "table": "beyond", "train": {"patience": 3}})
 
 
 def test_10_yaml_11_exponent_without_dot_is_a_float(tmp_path):

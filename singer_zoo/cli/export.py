@@ -22,7 +22,8 @@ def register(subparsers) -> None:
                    help="manifest of calibration/check audio (required for full-int8)")
     p.add_argument("--calibration-files", type=int, default=16, metavar="N")
     p.add_argument("--config", metavar="NAME_OR_YAML",
-                   help="zoo config of a .keras file without config.yaml beside it")
+                   help="zoo config of an older .keras file (one that does not describe "
+                        "itself) without config.yaml beside it")
     p.add_argument("--onnx", action="store_true",
                    help="also write model.onnx (windows -> embeddings, checked with "
                         "onnxruntime; needs the onnx extra)")

@@ -3,7 +3,9 @@
 `export(source, out)` takes a training run folder (config.yaml + best.keras), an exported or
 published folder (its metadata.json gives the config, training record and other card
 entries: this is how `singer_zoo.pretrained` rebuilds a shipped embedder), or a `.keras`
-model file (with a config.yaml or metadata.json beside it, or `config=`), and writes
+model file, which describes itself (its embedder carries its front end and zoo row; a file
+saved before the task classes needs a config.yaml or metadata.json beside it, or
+`config=`), and writes
 
     out/saved_model/        signatures embed_waveform, embed_clip, embed_windows
     out/embedder.keras      the single-tower Keras embedder (for fine-tuning)
@@ -37,6 +39,7 @@ from singer_zoo.export import publish, tflite
 from singer_zoo.export.savedmodel import (EmbeddingGraph, check_savedmodel, embedder_of,
                                           keras_reference)
 from singer_zoo.features import extract_windows
+from singer_zoo.models import zoo_config_of
 
 SAVEDMODEL_TOL = 1e-4  # max |SavedModel - Keras| per embedding value
 TFLITE_TOL = 1e-3  # max |TFLite float32 - Keras|
@@ -54,10 +57,11 @@ class ExportResult:
     card: dict
 
 
-def _source(source, config) -> tuple[Path, ZooConfig, dict, dict]:
+def _source(source, config) -> tuple[Path, ZooConfig | None, dict, dict]:
     """(.keras path, config, {"training": ..., "metrics": ...}, carried card entries) of a
     run folder (config.yaml + best.keras), an exported or published folder (metadata.json
-    + embedder.keras: re-exported from its card), or a .keras file beside either."""
+    + embedder.keras: re-exported from its card), or a .keras file beside either. The
+    config is None when none is given or beside the file: the model describes itself."""
     src = Path(source)
     if src.is_dir():
         folder = src
@@ -77,11 +81,10 @@ def _source(source, config) -> tuple[Path, ZooConfig, dict, dict]:
         carried = {k: v for k, v in card.items()
                    if k not in card_mod.RESERVED and k != card_mod.ORIGIN}
         return model_path, cfg, {k: card.get(k) for k in ("training", "metrics")}, carried
-    if config is None:
-        if not (folder / "config.yaml").is_file():
-            raise ConfigError(f"{folder}: no config.yaml beside the model; pass --config")
+    if config is None and (folder / "config.yaml").is_file():
         config = folder / "config.yaml"
-    cfg = config if isinstance(config, ZooConfig) else ZooConfig.from_yaml(config)
+    cfg = config if isinstance(config, ZooConfig) or config is None else \
+        ZooConfig.from_yaml(config)
     info = {}
     for key, name in (("training", "run.json"), ("metrics", "metrics.json")):
         p = folder / name
@@ -94,6 +97,25 @@ def _load_keras(path: Path) -> keras.Model:
         return keras.saving.load_model(path, safe_mode=True)
     except (OSError, ValueError, TypeError) as e:
         raise ConfigError(f"{path}: cannot load the Keras model ({e})") from None
+
+
+def load_trained(source, config=None) -> tuple[keras.Model, ZooConfig, Path, dict, dict]:
+    """(model, its ZooConfig, .keras path, {"training", "metrics"}, carried card entries) of
+    a run folder, an exported or published folder, or a .keras file (`export`'s sources).
+
+    The config is `config` if given, else the config.yaml or model card beside the file,
+    else the one the model carries (`singer_zoo.models.zoo_config_of`): a model saved by
+    this version needs nothing beside it; one saved before the task classes does.
+    """
+    model_path, cfg, info, carried = _source(source, config)
+    model = _load_keras(model_path)
+    if cfg is None:
+        cfg = zoo_config_of(model)
+    if cfg is None:
+        raise ConfigError(f"{model_path}: the model does not describe itself (saved before "
+                          f"singer_zoo's task classes) and has no config.yaml or "
+                          f"metadata.json beside it; pass its config (--config)")
+    return model, cfg, model_path, info, carried
 
 
 def _check_tflite(flat: bytes, mode: str, clips, reference, against: str
@@ -144,7 +166,8 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
         representative: waveforms (22050 Hz) that calibrate full-int8.
         check_audio: an audio file or 22050 Hz waveform for the equality checks (default:
             a synthetic performance), named in the card's `check_audio`.
-        config: the ZooConfig (or YAML path) of a .keras file without config.yaml.
+        config: the ZooConfig (or YAML path) of the model, for a .keras file that does not
+            describe itself and has no config.yaml beside it (`load_trained`).
         name: the model's name in the card (default: the config's).
         card_extra: more top-level card entries (training data, licences, held-out
             results); they may not replace the entries export writes (`card.RESERVED`).
@@ -167,9 +190,9 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
     if clash:
         raise ConfigError(f"export: card_extra may not set {', '.join(clash)} (written by "
                           f"export itself)")
-    model_path, cfg, info, carried = _source(source, config)
+    model, cfg, model_path, info, carried = load_trained(source, config)
     card_extra = {**carried, **card_extra}
-    embedder = embedder_of(_load_keras(model_path), cfg)
+    embedder = embedder_of(model, cfg)
     modes = tuple(tflite_modes)
     sr = cfg.features.sample_rate
     clip_samples = int(round(CLIP_SECONDS * sr))
@@ -226,4 +249,4 @@ def export(source, out, tflite_modes=DEFAULT_MODES, representative=(), check_aud
 
 
 __all__ = ["DEFAULT_MODES", "ExportResult", "MIN_COSINE", "SAVEDMODEL_TOL", "TFLITE_TOL",
-           "export"]
+           "export", "load_trained"]

@@ -25,19 +25,26 @@ import tensorflow as tf
 from singer_zoo.config import ZooConfig
 from singer_zoo.errors import ConfigError, ExportCheckError
 from singer_zoo.features import FrameWindows, build_frontend, extract_windows
-from singer_zoo.models import SiameseModel, build_embedder
+from singer_zoo.models import (SiameseModel, SingerClassifier, SingerEmbedder,
+                               build_embedder)
 
 SIGNATURES = ("embed_waveform", "embed_clip", "embed_windows")
 
 
-def embedder_of(model: keras.Model, cfg: ZooConfig) -> keras.Model:
-    """The single-tower embedder of a trained model: `SiameseModel.embedder`, or the model
-    itself when it already maps windows to `cfg.arch.embedding_dim` values."""
-    if isinstance(model, SiameseModel):
-        return float32_twin(model.embedder, cfg)
-    if model.output_shape == (None, cfg.arch.embedding_dim) and \
-            model.get_layer(index=-1).name == "embedding":
-        return float32_twin(model, cfg)
+def embedder_of(model: keras.Model, cfg: ZooConfig) -> SingerEmbedder:
+    """The single-tower embedder of a trained model (a `SiameseModel`'s `embedder`, or a
+    `SingerEmbedder` itself) as a float32 `SingerEmbedder` describing `cfg` (`as_current`).
+
+    Files saved before the task classes hold plain functional models; such a model is taken
+    as an embedder when it maps windows to `cfg.arch.embedding_dim` values through a last
+    layer named "embedding" (the shipped embedders, older run folders).
+    """
+    emb = model.embedder if isinstance(model, SiameseModel) else model
+    legacy = not isinstance(emb, (SingerEmbedder, SingerClassifier)) and \
+        emb.output_shape == (None, cfg.arch.embedding_dim) and \
+        emb.get_layer(index=-1).name == "embedding"
+    if isinstance(emb, SingerEmbedder) or legacy:
+        return as_current(emb, cfg)
     raise ConfigError(f"model {model.name!r} (output {model.output_shape}) is not a "
                       f"performance embedder; export supports siamese (embedding) rows: "
                       f"train one of those (e.g. mobile_resnext_attention or a t2_* row) to "
@@ -45,18 +52,27 @@ def embedder_of(model: keras.Model, cfg: ZooConfig) -> keras.Model:
                       f"table1`")
 
 
-def float32_twin(embedder: keras.Model, cfg: ZooConfig) -> keras.Model:
-    """`embedder` when it computes in float32, else its weights in a float32 build of `cfg`.
+def as_current(embedder: keras.Model, cfg: ZooConfig) -> SingerEmbedder:
+    """`embedder` when it is a float32 `SingerEmbedder` carrying `cfg`'s front end and name,
+    else its weights in a new `build_embedder(cfg)` of the same input length.
 
-    A mixed-precision run (bf16 on a GPU, `--mixed-precision`) saves its layers' compute
-    dtype; the TFLite converter has no bfloat16 convolution kernels and CPUs are slow at
-    float16, so the export computes in float32 (the variables are float32 either way).
+    Rebuilt are: embedders saved before the task classes (plain functional models: the
+    export then writes a self-describing embedder.keras); mixed-precision runs (bf16 on a
+    GPU, `--mixed-precision`), whose layers keep their 16-bit compute dtype: the TFLite
+    converter has no bfloat16 convolution kernels and CPUs are slow at float16, so the
+    export computes in float32 (the variables are float32 either way).
     """
-    layers = embedder.get_layer("backbone").layers + embedder.layers
-    if all(layer.dtype_policy.compute_dtype == "float32" for layer in layers):
+    if isinstance(embedder, SingerEmbedder) and embedder.features == cfg.features and \
+            embedder.zoo_name == cfg.name and all(
+                layer.dtype_policy.compute_dtype == "float32"
+                for layer in embedder.backbone.layers + embedder.layers):
         return embedder
     twin = build_embedder(cfg, n_frames=embedder.input_shape[1])
-    twin.set_weights(embedder.get_weights())
+    try:
+        twin.set_weights(embedder.get_weights())
+    except ValueError as e:
+        raise ConfigError(f"model {embedder.name!r} does not have the architecture of "
+                          f"config {cfg.name!r} ({e})") from None
     return twin
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 import keras
 
 from singer_zoo.config import ZooConfig
-from singer_zoo.models.tasks import build_classifier, build_siamese
+from singer_zoo.models.tasks import SiameseModel, SingerClassifier
 
 
 def build_from_config(cfg: ZooConfig, num_singers: int = 46,
                       n_frames: int | None = None) -> keras.Model:
-    """The model of `cfg.train.task`; `num_singers` is used by classifiers only.
+    """The task model of `cfg.train.task`: `SingerClassifier` ("classifier"; `num_singers`
+    classes) or `SiameseModel` ("siamese"; `num_singers` is not used).
 
     `n_frames=None` builds a variable-length model for aggregating rows and a
     `cfg.features.window_frames`-frame model for "none" rows.
     """
     if cfg.train.task == "classifier":
-        return build_classifier(cfg, num_singers, n_frames)
-    return build_siamese(cfg, n_frames)
+        return SingerClassifier.from_zoo_config(cfg, num_singers, n_frames)
+    return SiameseModel.from_zoo_config(cfg, n_frames)

@@ -1,21 +1,28 @@
-"""Task heads on the shared backbone (paper sections 3.4, 3.5).
+"""Task models around the shared `SingerBackbone` (paper sections 3.4, 3.5), keras-hub style.
 
-- `build_classifier`: backbone -> Dense(num_singers, softmax)  (singer identification);
-- `build_embedder`: backbone -> Dense(embedding_dim) linear     (performance embedding, 16-d);
-- `build_siamese`: `SiameseModel`, two inputs through ONE shared embedder, output the squared
+- `SingerClassifier`: backbone -> Dense(num_singers, softmax) `singer` (singer identification);
+- `SingerEmbedder`: backbone -> Dense(embedding_dim) linear `embedding` (performance
+  embedding, 16-d);
+- `SiameseModel`: two inputs through ONE shared `SingerEmbedder`, output the squared
   Euclidean distance D = ||G(x1) - G(x2)||^2 (eq. 4), trained with `contrastive_loss` (eq. 5).
 
-The backbone is a nested model named "backbone" (`model.get_layer("backbone")`), so its
-weights can be moved between tasks.
+Each is built in `__init__` from explicit arguments and returns them from `get_config`;
+`from_preset(name)` builds a zoo row (untrained) and `from_zoo_config(cfg)` any `ZooConfig`.
+The classifier and the embedder describe themselves: they carry the front end their inputs
+are computed with (`features`, a `FeatureConfig`) and the zoo row they were built from
+(`zoo_name`), so a saved `.keras` file needs no config beside it (`zoo_config_of`). The
+backbone is a nested model named "backbone" (`model.backbone`, `model.get_layer("backbone")`),
+so its weights can be moved between tasks. `build_classifier` / `build_embedder` /
+`build_siamese` are the same constructors as functions of a `ZooConfig`.
 """
 from __future__ import annotations
 
 import keras
 from keras import ops
 
-from singer_zoo.config import ZooConfig
-from singer_zoo.errors import ConfigError
-from singer_zoo.models.backbone import build_backbone
+from singer_zoo.config import FeatureConfig, TrainConfig, ZooConfig
+from singer_zoo.errors import ConfigError, UnknownNameError
+from singer_zoo.models.backbone import BACKBONE_FIELDS, SingerBackbone
 
 
 def input_frames(cfg: ZooConfig, n_frames: int | None) -> int | None:
@@ -25,28 +32,145 @@ def input_frames(cfg: ZooConfig, n_frames: int | None) -> int | None:
     return n_frames
 
 
-def _head(cfg: ZooConfig, units: int, activation, out_name: str, n_frames, model_name):
-    n_frames = input_frames(cfg, n_frames)
-    backbone = build_backbone(cfg.arch, cfg.features.n_bins, n_frames, name="backbone")
-    inputs = keras.Input((n_frames, cfg.features.n_bins), name="features")
-    reg = keras.regularizers.L2(cfg.arch.l2) if cfg.arch.l2 else None
-    # float32 output even under a mixed_float16 policy: softmax / distances stay accurate
-    outputs = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
-                                 dtype="float32", name=out_name)(backbone(inputs))
-    return keras.Model(inputs, outputs, name=model_name)
+def _backbone(cfg: ZooConfig, n_frames: int | None) -> SingerBackbone:
+    return SingerBackbone.from_arch(cfg.arch, cfg.features.n_bins, input_frames(cfg, n_frames))
+
+
+class _Preset:
+    """`from_preset(name)`: a task model of a zoo row, through its `from_zoo_config`."""
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs):
+        """The (untrained) model of zoo row `name` (`singer_zoo.list_models()`, or a config
+        YAML path); `kwargs` go to `from_zoo_config`. `UnknownNameError` lists the valid
+        names. Trained weights: `singer_zoo.load(name)` (exported) or the shipped
+        embedder.keras (`singer_zoo.pretrained.source`)."""
+        from singer_zoo.registry import get_config
+
+        return cls.from_zoo_config(get_config(name), **kwargs)
+
+
+class _Task(_Preset, keras.Model):
+    """A functional model: `backbone` -> one Dense head named `head_name`, carrying the
+    front end (`features`) and the zoo row (`zoo_name`) it belongs to."""
+
+    head_name = ""
+
+    def __init__(self, backbone: SingerBackbone, units: int, activation=None,
+                 features: FeatureConfig | dict | None = None, zoo_name: str | None = None,
+                 **kwargs):
+        if not isinstance(backbone, SingerBackbone):
+            raise ConfigError(f"{type(self).__name__} needs a SingerBackbone, got "
+                              f"{type(backbone).__name__}")
+        inputs = keras.Input(backbone.input_shape[1:], name="features")
+        reg = keras.regularizers.L2(backbone.arch.l2) if backbone.arch.l2 else None
+        # float32 output even under a mixed precision policy: softmax / distances stay accurate
+        outputs = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
+                                     dtype="float32", name=self.head_name)(backbone(inputs))
+        super().__init__(inputs, outputs, **kwargs)
+        self.backbone = backbone
+        self.features = FeatureConfig.from_dict(features) if isinstance(features, dict) \
+            else features
+        self.zoo_name = zoo_name
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable,
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "features": self.features.to_dict() if self.features is not None else None,
+                "zoo_name": self.zoo_name}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(
+            config["backbone"], custom_objects=custom_objects)
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="singer_zoo")
+class SingerClassifier(_Task):
+    """(batch, frames, bins) -> (batch, num_singers) softmax probabilities.
+
+    Args:
+        backbone: a `SingerBackbone`.
+        num_singers: classes of the softmax (an integer >= 2).
+        features: the `FeatureConfig` (or its dict) of the inputs, carried in the config.
+        zoo_name: the zoo row the model belongs to, carried in the config.
+
+    Example:
+        >>> clf = SingerClassifier.from_preset("t1_cnn_shallow_max", num_singers=46)
+        >>> clf.output_shape
+        (None, 46)
+    """
+
+    head_name = "singer"
+
+    def __init__(self, backbone: SingerBackbone, num_singers: int = 46,
+                 features: FeatureConfig | dict | None = None, zoo_name: str | None = None,
+                 name: str = "classifier", **kwargs):
+        if not isinstance(num_singers, int) or isinstance(num_singers, bool) or \
+                num_singers < 2:
+            raise ConfigError(f"num_singers must be an integer >= 2, got {num_singers!r}")
+        super().__init__(backbone, num_singers, "softmax", features, zoo_name, name=name,
+                         **kwargs)
+        self.num_singers = num_singers
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_singers": self.num_singers}
+
+    @classmethod
+    def from_zoo_config(cls, cfg: ZooConfig, num_singers: int = 46,
+                        n_frames: int | None = None) -> SingerClassifier:
+        """The classifier of `cfg`'s architecture; `n_frames=None` is variable-length for
+        aggregating rows and `cfg.features.window_frames` for "none" rows."""
+        return cls(_backbone(cfg, n_frames), num_singers, cfg.features, cfg.name,
+                   name=f"{cfg.name}_classifier")
+
+
+@keras.saving.register_keras_serializable(package="singer_zoo")
+class SingerEmbedder(_Task):
+    """(batch, frames, bins) -> (batch, embedding_dim) linear embedding.
+
+    Args:
+        backbone: a `SingerBackbone`.
+        embedding_dim: size of the embedding (16 in the paper).
+        features: the `FeatureConfig` (or its dict) of the inputs, carried in the config:
+            `singer_zoo.export` computes the deployed front end from it.
+        zoo_name: the zoo row the model belongs to, carried in the config.
+
+    Example:
+        >>> emb = SingerEmbedder.from_preset("mobile_resnext_attention")
+        >>> emb.output_shape, emb.features.n_bins, emb.zoo_name
+        ((None, 16), 96, 'mobile_resnext_attention')
+    """
+
+    head_name = "embedding"
+
+    def __init__(self, backbone: SingerBackbone, embedding_dim: int = 16,
+                 features: FeatureConfig | dict | None = None, zoo_name: str | None = None,
+                 name: str = "embedder", **kwargs):
+        super().__init__(backbone, embedding_dim, None, features, zoo_name, name=name,
+                         **kwargs)
+        self.embedding_dim = embedding_dim
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "embedding_dim": self.embedding_dim}
+
+    @classmethod
+    def from_zoo_config(cls, cfg: ZooConfig, n_frames: int | None = None) -> SingerEmbedder:
+        """The embedder of `cfg`'s architecture (`n_frames` as `SingerClassifier`)."""
+        return cls(_backbone(cfg, n_frames), cfg.arch.embedding_dim, cfg.features, cfg.name)
 
 
 def build_classifier(cfg: ZooConfig, num_singers: int = 46,
-                     n_frames: int | None = None) -> keras.Model:
-    """(batch, frames, bins) -> (batch, num_singers) softmax probabilities."""
-    if not isinstance(num_singers, int) or isinstance(num_singers, bool) or num_singers < 2:
-        raise ConfigError(f"num_singers must be an integer >= 2, got {num_singers!r}")
-    return _head(cfg, num_singers, "softmax", "singer", n_frames, f"{cfg.name}_classifier")
+                     n_frames: int | None = None) -> SingerClassifier:
+    """`SingerClassifier.from_zoo_config(cfg, num_singers, n_frames)`."""
+    return SingerClassifier.from_zoo_config(cfg, num_singers, n_frames)
 
 
-def build_embedder(cfg: ZooConfig, n_frames: int | None = None) -> keras.Model:
-    """(batch, frames, bins) -> (batch, embedding_dim) linear embedding."""
-    return _head(cfg, cfg.arch.embedding_dim, None, "embedding", n_frames, "embedder")
+def build_embedder(cfg: ZooConfig, n_frames: int | None = None) -> SingerEmbedder:
+    """`SingerEmbedder.from_zoo_config(cfg, n_frames)`."""
+    return SingerEmbedder.from_zoo_config(cfg, n_frames)
 
 
 @keras.saving.register_keras_serializable(package="singer_zoo")
@@ -62,11 +186,20 @@ class SquaredDistance(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="singer_zoo")
-class SiameseModel(keras.Model):
+class SiameseModel(_Preset, keras.Model):
     """Siamese training model: inputs [x1, x2], output D (batch,) from one shared `embedder`.
 
     Both towers are the same Keras model object, so they share every weight; after training
     `model.embedder` is the single-tower embedder to export.
+
+    Args:
+        embedder: a `SingerEmbedder` (or, in files saved before the task classes, a plain
+            functional embedder).
+
+    Example:
+        >>> sia = SiameseModel.from_preset("t2_resnext_shallow_attention")
+        >>> sia.embedder.output_shape
+        (None, 16)
     """
 
     def __init__(self, embedder: keras.Model, **kwargs):
@@ -95,13 +228,46 @@ class SiameseModel(keras.Model):
             config["embedder"], custom_objects=custom_objects)
         return cls(**config)
 
+    @classmethod
+    def from_zoo_config(cls, cfg: ZooConfig, n_frames: int | None = None) -> SiameseModel:
+        """The section 3.5 siamese network around `SingerEmbedder.from_zoo_config(cfg,
+        n_frames)`, built."""
+        model = cls(SingerEmbedder.from_zoo_config(cfg, n_frames), name=f"{cfg.name}_siamese")
+        shape = (None, input_frames(cfg, n_frames), cfg.features.n_bins)
+        model.build([shape, shape])
+        return model
+
 
 def build_siamese(cfg: ZooConfig, n_frames: int | None = None) -> SiameseModel:
-    """The section 3.5 siamese network around `build_embedder(cfg, n_frames)`."""
-    model = SiameseModel(build_embedder(cfg, n_frames), name=f"{cfg.name}_siamese")
-    shape = (None, input_frames(cfg, n_frames), cfg.features.n_bins)
-    model.build([shape, shape])
-    return model
+    """`SiameseModel.from_zoo_config(cfg, n_frames)`."""
+    return SiameseModel.from_zoo_config(cfg, n_frames)
+
+
+def zoo_config_of(model: keras.Model) -> ZooConfig | None:
+    """The `ZooConfig` a trained model describes: the front end and zoo row its classifier
+    or embedder carries, with the architecture of its backbone; the row's other fields
+    (table, description, train section, paper figures) come from the zoo's config of that
+    name when it has one. None for a model saved before the task classes (a plain
+    functional model), which needs the config.yaml or model card it was saved beside.
+
+    Example:
+        >>> zoo_config_of(keras.saving.load_model("runs/r1/best.keras")).name
+        'mobile_resnext_attention'
+    """
+    from singer_zoo.registry import get_config
+
+    task = model.embedder if isinstance(model, SiameseModel) else model
+    if not isinstance(task, _Task) or task.features is None or not task.zoo_name:
+        return None
+    kind = "classifier" if isinstance(task, SingerClassifier) else "siamese"
+    try:
+        base = get_config(task.zoo_name)
+    except UnknownNameError:
+        base = ZooConfig(task.zoo_name, "beyond", train=TrainConfig(task=kind))
+    arch = {f: getattr(task.backbone.arch, f) for f in BACKBONE_FIELDS}
+    if kind == "siamese":
+        arch["embedding_dim"] = task.embedding_dim
+    return base.replace(features=task.features, arch=arch, train={"task": kind})
 
 
 def _per_pair_loss(y_true, distance, margin: float):

@@ -38,20 +38,19 @@ class FinetuneResult:
 
 def base_model(source) -> tuple[keras.Model, ZooConfig, str]:
     """(embedder, its ZooConfig, a name) of an exported model, run folder or .keras file."""
-    from singer_zoo.export import _load_keras, _source
+    from singer_zoo.export import load_trained
+    from singer_zoo.export.card import verify
     from singer_zoo.export.savedmodel import embedder_of
     from singer_zoo.inference import resolve
 
     src = Path(str(source))
     if src.suffix != ".keras" and not (src / "best.keras").is_file():
-        from singer_zoo.export.card import verify
-
         folder = resolve(source)
-        card = verify(folder)
-        cfg = ZooConfig.from_dict(card["config"])
-        return embedder_of(_load_keras(folder / "embedder.keras"), cfg), cfg, card["name"]
-    path, cfg, _ = _source(source, None)
-    return embedder_of(_load_keras(path), cfg), cfg, cfg.name
+        name = verify(folder)["name"]
+        model, cfg, _, _, _ = load_trained(folder)
+        return embedder_of(model, cfg), cfg, name
+    model, cfg, _, _, _ = load_trained(source)
+    return embedder_of(model, cfg), cfg, cfg.name
 
 
 def split_singers(manifest, fraction: float, seed: int):
