@@ -5,6 +5,7 @@ TensorFlow there) or anywhere else.
     KERAS_BACKEND=jax python recipes/train_pack.py PACK.npz --out runs/pretrain \
         --row mobile_resnext_attention=150 --row t2_resnext_shallow_average=120 \
         [--batch-size 64] [--learning-rate 3e-4] [--window-hop 1] [--mixed-precision]
+        [--objective cosine-softmax]
 
 For each ROW=SECONDS: the pack's singers are split speaker-disjoint (10 % held out for the
 trainer's early-stopping validation, seeded), the row's config gets the budget (epochs of
@@ -65,6 +66,37 @@ def step_seconds(cfg, batch, steps: int = 20) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def cosine_softmax_row(cfg, seconds: float, train_data, val_data, args) -> dict:
+    """Train `cfg`'s embedder with the cosine softmax for about `seconds` (steps from a
+    measured step time; batches of `args.batch_size` windows); OUT/ROW/embedder.keras."""
+    import keras
+
+    from singer_zoo.models import build_embedder
+    from singer_zoo.training.cosine_softmax import cosine_softmax_model, train_cosine_softmax
+
+    model = cosine_softmax_model(build_embedder(cfg), 8, 16.0)
+    model.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(True))
+    f, b = cfg.features.window_frames, cfg.features.n_bins
+    x = np.random.default_rng(0).uniform(0, 60, (args.batch_size, f, b)).astype("float32")
+    y = np.arange(args.batch_size) % 8
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    start = time.perf_counter()
+    for _ in range(10):
+        model.train_on_batch(x, y)
+    per_step = (time.perf_counter() - start) / 10
+    every = args.steps_per_epoch
+    steps = max(every, int(seconds / per_step) // every * every)
+    print(f"{cfg.name}: {per_step * 1000:.0f} ms/step -> {steps} steps of "
+          f"{args.batch_size} windows (cosine softmax)", flush=True)
+    start = time.perf_counter()
+    metrics = train_cosine_softmax(cfg, train_data, val_data, args.out / cfg.name, steps,
+                                   args.batch_size, args.learning_rate,
+                                   validate_every=every, seed=args.seed)
+    return {"ms_per_step": per_step * 1000, "wall_seconds":
+            round(time.perf_counter() - start, 1), **metrics}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("pack", type=Path)
@@ -79,6 +111,10 @@ def main(argv=None) -> int:
     p.add_argument("--window-hop", type=int, default=0,
                    help="frames between the training windows (0: the pack's own hop); 1 puts "
                         "a window at every frame, i.e. random crops of each performance")
+    p.add_argument("--objective", choices=("contrastive", "cosine-softmax"),
+                   default="contrastive", help="the rows' training objective: the paper's "
+                   "siamese pairs (the trainer), or a cosine softmax over the pack's training "
+                   "singers (rows with arch.unit_embedding; training.cosine_softmax)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -99,6 +135,10 @@ def main(argv=None) -> int:
         if cfg.features != row_features:
             raise SystemExit(f"{row}: its front end differs from the pack's "
                              f"({cfg.features} vs {row_features})")
+        if args.objective == "cosine-softmax":
+            summary[row] = cosine_softmax_row(cfg, float(seconds), train_data, val_data, args)
+            print(json.dumps({row: summary[row]}), flush=True)
+            continue
         batch = args.batch_size * (2 if cfg.train.task == "siamese" else 1)
         probe = cfg.replace(train={"batch_size": args.batch_size,
                                    "learning_rate": args.learning_rate, "seed": args.seed})

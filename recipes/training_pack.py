@@ -19,8 +19,10 @@
 3. streams the training plan (songs of seed 0) through the engine with room reverberation and
    noise into OUT/train_pack.npz (uint8 Mel features, labels; `singer_zoo.data.pack`);
 4. writes the held-out sets as audio + manifest: OUT/heldout/sung (awb, rms and 8 held-out
-   speakers singing 20 songs of seed 1000, which the pack never uses; clean) and
-   OUT/heldout/speech (the 10 held-out speakers' recordings of the corpus, as they are).
+   speakers singing 20 songs of seed 1000, which the pack never uses; clean),
+   OUT/heldout/sung_rooms (the same performances through rooms and noise of a room bank of
+   the held-out seed) and OUT/heldout/speech (the 10 held-out speakers' recordings of the
+   corpus, as they are).
 
 Load the pack with numpy only:
     from singer_zoo.data.pack import read_pack

@@ -24,7 +24,10 @@ import yaml
 from singer_zoo.errors import ConfigError
 
 FRONTENDS = ("mel", "cqt")
-BLOCKS = ("vanilla", "resnext", "separable")
+# block kind -> how the tables name the network
+BLOCK_NAMES = {"vanilla": "CNN", "resnext": "ResNeXt", "separable": "separable CNN",
+               "tdnn": "TDNN"}
+BLOCKS = tuple(BLOCK_NAMES)
 AGGREGATIONS = ("none", "max", "average", "attention", "statistics")
 TASKS = ("classifier", "siamese")
 
@@ -166,6 +169,9 @@ class ArchConfig(_Section):
     the stem convolution stride by s *instead of* the max pooling after it (striding
     instead of pooling, the paper's future work; 1 in every paper row), and block
     "separable" uses depthwise-separable convolutions (both for the fast mobile row).
+    Block "tdnn" (beyond the paper) replaces the 2-D stack by per-frame layers
+    (`blocks.tdnn_stack`: a learnt cepstrum of `stem_filters`, one time-delay layer per
+    stage width) and keeps every frame (pooling factor 1).
     """
 
     block: str = "resnext"
@@ -182,6 +188,7 @@ class ArchConfig(_Section):
     dropout: float = 0.1
     l2: float = 1e-6
     embedding_dim: int = 16
+    unit_embedding: bool = False  # the embedder's output is L2-normalised (length 1)
     bn_momentum: float = 0.9  # BatchNormalization momentum (docs/training.md); Keras: 0.99
 
     def __post_init__(self):
@@ -208,6 +215,9 @@ class ArchConfig(_Section):
         _check(isinstance(self.bn_momentum, (int, float)) and 0 < self.bn_momentum < 1, c,
                f"bn_momentum must be in (0, 1), got {self.bn_momentum!r}")
         _check(0 < self.bottleneck_ratio <= 4, c, "bottleneck_ratio must be in (0, 4]")
+        if self.block == "tdnn":
+            _check(self.stem_stride == 1, c, "block 'tdnn' has no stem convolution to "
+                   "stride (stem_stride must be 1)")
         if self.block == "resnext":
             for w in (x for s in stages for x in s):
                 width = bottleneck_width(w, self.bottleneck_ratio)
@@ -218,7 +228,10 @@ class ArchConfig(_Section):
     @property
     def pooling_factor(self) -> int:
         """How many input frames (and bins) map to one output frame: 2 ** (1 + stages)
-        with the paper's pooled stem, stem_stride x 2 ** stages with a strided one."""
+        with the paper's pooled stem, stem_stride x 2 ** stages with a strided one; 1 for
+        block "tdnn" (no pooling)."""
+        if self.block == "tdnn":
+            return 1
         return (2 if self.stem_stride == 1 else self.stem_stride) * 2 ** len(self.stages)
 
     def to_dict(self) -> dict:

@@ -105,6 +105,8 @@ def test_heldout_command_scores_everything_and_calibrates(sets, capsys):
     emb = singer_zoo.load(model)
     assert emb.card["verification"]["threshold"] == report["calibration"][str(model)][
         "threshold"]
+    assert emb.card["heldout"]["results"] == {k: res[k] for k in (
+        str(model), "MFCC mean+std", "paper's handcrafted features")}
     a, b = (str(root / "sung" / "audio" / f"singer0{i}_song00.wav") for i in (0, 1))
     v = emb.verify(a, b)
     assert v["same"] == (v["distance"] <= v["threshold"])
@@ -121,3 +123,17 @@ def test_verify_needs_a_calibrated_card(tmp_path):
 def test_no_sets_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="no held-out set"):
         ho.load_sets(tmp_path)
+
+
+def test_same_source_1nn_sees_through_the_channel():
+    rng = np.random.default_rng(0)
+    sources = np.repeat(["A", "A", "B", "C"], 10)
+    singers = np.repeat(["a1", "a2", "b1", "c1"], 10)
+    centre = {"A": 0.0, "B": 10.0, "C": 20.0}
+    channel_only = np.array([[centre[s]] for s in sources]) + rng.normal(0, 0.5, (40, 1))
+    m = ho.set_metrics(channel_only, singers, None, sung=False, sources=sources)
+    # B and C are told by channel; A's two singers only by chance, and only A is scored
+    assert m["singer_1nn"] > m["singer_1nn_same_source"] and m["singer_1nn_same_source"] < 0.8
+    voice = np.concatenate([channel_only, np.repeat([[0.0], [5.0], [0.0], [0.0]], 10, 0)], 1)
+    assert ho.same_source_1nn(voice, singers, sources) == 1.0
+    assert ho.same_source_1nn(voice, singers, singers) is None  # one singer per source

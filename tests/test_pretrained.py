@@ -22,7 +22,7 @@ from singer_zoo.resources import DownloadError, MissingPackageData, get_file
 from test_export import make_run, voice
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = ("mobile_resnext_attention", "t2_resnext_shallow_average")
+SHIPPED = ("mobile_resnext_attention", "mobile_tdnn_statistics", "t2_resnext_shallow_average")
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,7 @@ def test_builds_with_paper_parameter_counts_and_shapes(name):
     backbone = net.get_layer("backbone")
     assert backbone.count_params() == counts.backbone
     assert sum(layer.count_params() for layer in backbone.layers
-               if layer.name.startswith(("stem", "stage"))) == counts.cnn
+               if layer.name.startswith(("stem", "stage", "frame", "tdnn"))) == counts.cnn
     if cfg.table != "beyond":
         assert counts.cnn == pytest.approx(cfg.paper["cnn_params"], rel=0.05)
         assert counts.paper_total == pytest.approx(cfg.paper["total_params"], rel=0.05)

@@ -5,7 +5,8 @@ of zoo rows, and every EMBEDDER (a `.keras` file, or an exported model's name or
 the held-out sets of SETS_DIR (see `singer_zoo.evaluation.heldout`), and writes
 DIR/heldout.md (the table), DIR/heldout.json (metrics and each network's calibrated
 same-singer threshold) and DIR/tsne_<set>.png. With --write-thresholds the threshold of each
-exported EMBEDDER folder is stored in its model card, where `Embedder.verify` reads it.
+exported EMBEDDER folder is stored in its model card, where `Embedder.verify` reads it,
+with the model's row of the table and the baselines' (card entry "heldout").
 """
 from __future__ import annotations
 
@@ -125,8 +126,12 @@ def run(args) -> int:
                   out / f"tsne_{s.name}.png", f"held-out {s.name} set: performance vectors")
     if args.write_thresholds:
         for name, folder in exported.items():
+            table = {k: ev["results"][k] for k in (name, "MFCC mean+std",
+                                                   "paper's handcrafted features")
+                     if k in ev["results"]}
             set_verification(folder, {**calibration[name], "calibrated_on": sizes,
-                                      "sets": str(args.sets)})
+                                      "sets": str(args.sets)},
+                             {"sets": sizes, "results": table})
             print(f"threshold {calibration[name]['threshold']:.4g} written to {folder}")
     print(table)
     return 0

@@ -174,3 +174,23 @@ class PairBatches(BatchSource):
     def __getitem__(self, i: int):
         first, second, y = self.rows(i)
         return (self.gather(first), self.gather(second)), y
+
+
+def spec_augment(windows: np.ndarray, rng, bands: int = 2, band_bins: int = 12,
+                 spans: int = 2, span_frames: int = 20) -> np.ndarray:
+    """SpecAugment-style masking (Park et al. 2019) of a batch (batch, frames, bins): per
+    window, `bands` frequency bands of 0..`band_bins` bins and `spans` time spans of
+    0..`span_frames` frames set to that window's mean; a new array, drawn from `rng`."""
+    x = np.array(windows, np.float32, copy=True)
+    n, frames, bins = x.shape
+    mean = x.mean(axis=(1, 2))
+    for size, count, width in ((bins, bands, band_bins), (frames, spans, span_frames)):
+        w = rng.integers(0, min(width, size) + 1, (n, count))
+        lo = rng.integers(0, size - w + 1)
+        pos = np.arange(size)
+        mask = ((pos >= lo[..., None]) & (pos < (lo + w)[..., None])).any(1)  # (n, size)
+        if size == bins:
+            x = np.where(mask[:, None, :], mean[:, None, None], x)
+        else:
+            x = np.where(mask[:, :, None], mean[:, None, None], x)
+    return x

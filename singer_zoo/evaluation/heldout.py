@@ -10,7 +10,10 @@ one vector; on each set it is scored by
 - singer 1-NN: leave-one-out nearest-neighbour singer accuracy (`knn.knn_accuracies`);
 - EER over all pairs, and on the sung set over hard pairs (same singer different song
   against different singer same song; `verification.verification_eer`);
-- song 1-NN on the sung set: lower is better (the song effect; chance 1 / songs).
+- song 1-NN on the sung set: lower is better (the song effect; chance 1 / songs);
+- on the speech set, when its manifest has a `source` column, singer 1-NN with neighbours
+  searched within the query's own source (recording channel): speakers recorded through
+  different channels can be told apart by the channel alone, so this is the voice test.
 
 Methods, all in the same run on the same recordings:
 - `MFCC mean+std`: mean and standard deviation of 20 librosa MFCCs over the recording;
@@ -120,12 +123,33 @@ def network_vectors(embed, paths, windows: Windows, cfg: FeatureConfig) -> np.nd
     return np.stack([np.asarray(embed(windows(p, cfg)), np.float64).mean(0) for p in paths])
 
 
-def set_metrics(vectors, singers, songs, sung: bool) -> dict:
+def same_source_1nn(vectors, singers, sources) -> float | None:
+    """Leave-one-out singer 1-NN with the neighbour searched among the recordings of the
+    query's own source (recording channel) only, over the queries of sources that hold 2+
+    singers: a channel cannot tell their singers apart. None if no source holds 2."""
+    from sklearn.metrics import pairwise_distances
+
+    x, singers, sources = np.asarray(vectors), np.asarray(singers), np.asarray(sources)
+    d = pairwise_distances(x, metric="sqeuclidean")
+    np.fill_diagonal(d, np.inf)
+    d[sources[:, None] != sources[None, :]] = np.inf
+    multi = [s for s in np.unique(sources) if len(np.unique(singers[sources == s])) > 1]
+    queries = np.flatnonzero(np.isin(sources, multi))
+    if not len(queries):
+        return None
+    return float(np.mean(singers[d[queries].argmin(1)] == singers[queries]))
+
+
+def set_metrics(vectors, singers, songs, sung: bool, sources=None) -> dict:
+    """Singer 1-NN, EER over all pairs; on a sung set hard-pair EER and song 1-NN; with
+    `sources` (one per recording) the same-source singer 1-NN (`same_source_1nn`)."""
     out = {"singer_1nn": knn_accuracies(vectors, singers, (1,))[1],
            "eer_all": verification_eer(vectors, singers, pairs="all").eer}
     if sung:
         out["eer_hard"] = verification_eer(vectors, singers, songs, "hard").eer
         out["song_1nn"] = knn_accuracies(vectors, songs, (1,))[1]
+    if sources is not None and same_source_1nn(vectors, singers, sources) is not None:
+        out["singer_1nn_same_source"] = same_source_1nn(vectors, singers, sources)
     return out
 
 
@@ -165,7 +189,9 @@ def evaluate(sets: list[HeldoutSet], methods: dict, workers: int = 1) -> dict:
             v = np.asarray(fn(s), np.float64)
             singers = np.array([r.singer for r in s.manifest])
             songs = np.array([r.song for r in s.manifest])
-            results.setdefault(name, {})[s.name] = set_metrics(v, singers, songs, s.sung)
+            sources = [r.extra.get("source", "") for r in s.manifest]
+            results.setdefault(name, {})[s.name] = set_metrics(
+                v, singers, songs, s.sung, None if s.sung or not any(sources) else sources)
             vectors.setdefault(name, {})[s.name] = v
     return {"results": results, "vectors": vectors}
 
@@ -175,7 +201,8 @@ COLUMNS = (("sung", "singer_1nn", "sung: singer 1-NN"), ("sung", "eer_all", "sun
            ("sung_rooms", "singer_1nn", "rooms: singer 1-NN"),
            ("sung_rooms", "eer_all", "rooms: EER, all"),
            ("sung_rooms", "eer_hard", "rooms: EER, hard"),
-           ("speech", "singer_1nn", "speech: 1-NN"), ("speech", "eer_all", "speech: EER"))
+           ("speech", "singer_1nn", "speech: 1-NN"), ("speech", "eer_all", "speech: EER"),
+           ("speech", "singer_1nn_same_source", "speech: 1-NN within a source"))
 
 
 def markdown_table(results: dict) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from singer_zoo.config import BLOCK_NAMES
 from singer_zoo.errors import ConfigError
 from singer_zoo.evaluation.metrics import format_mean_std, summarise_folds
 from singer_zoo.registry import get_config
@@ -57,7 +58,7 @@ def _model_cells(row: Mapping, configs) -> tuple[list[str], dict]:
         return ["baseline", "baseline", "", "", "", ""], PAPER_BASELINE
     cfg = _config(row["name"], configs)
     arch = cfg.arch
-    feature = {"vanilla": "CNN", "resnext": "ResNeXt", "separable": "separable CNN"}[arch.block]
+    feature = BLOCK_NAMES[arch.block]
     if cfg.features.frontend == "cqt":
         feature += "(CQT)"
     filters = ", ".join(str(w) for w in (arch.stem_filters, *(w for s in arch.stages

@@ -65,12 +65,15 @@ def read_card(folder) -> dict:
     return card
 
 
-def set_verification(folder, entry: dict) -> dict:
+def set_verification(folder, entry: dict, heldout: dict | None = None) -> dict:
     """Store `entry` (the calibrated same-singer threshold `Embedder.verify` uses, with its
     false-accept / false-reject rates; `singer-zoo heldout --write-thresholds`) as the card's
-    "verification"; the card is not among the hashed files, so `verify` still passes."""
+    "verification", and `heldout` (the held-out evaluation table it was calibrated with) as
+    its "heldout"; the card is not among the hashed files, so `verify` still passes."""
     card = read_card(folder)
     card["verification"] = entry
+    if heldout is not None:
+        card["heldout"] = heldout
     Path(folder, CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
     return card
 

@@ -23,12 +23,12 @@ import keras
 
 from singer_zoo.config import ArchConfig
 from singer_zoo.errors import ConfigError
-from singer_zoo.models.blocks import conv_stack
+from singer_zoo.models.blocks import conv_stack, tdnn_stack
 from singer_zoo.models.pooling import aggregate, to_sequence
 
 _ARCH = ArchConfig()  # the defaults of SingerBackbone's arguments
 BACKBONE_FIELDS = tuple(f.name for f in dataclasses.fields(ArchConfig)
-                        if f.name != "embedding_dim")  # embedding_dim belongs to the task
+                        if f.name not in ("embedding_dim", "unit_embedding"))  # the task's
 
 
 def check_input_size(arch: ArchConfig, n_bins: int, n_frames: int | None) -> None:
@@ -103,9 +103,12 @@ class SingerBackbone(keras.Model):
         check_input_size(arch, n_bins, n_frames)
         with _dtype_policy(dtype):
             inputs = keras.Input((n_frames, n_bins), name="features")
-            x = keras.layers.Reshape((-1, n_bins, 1), name="add_channel")(inputs)  # (b, T, F, 1)
-            x = conv_stack(x, arch)  # (b, T / p, F / p, C)
-            x = to_sequence(x)  # (b, T / p, C * F / p)
+            if arch.block == "tdnn":
+                x = tdnn_stack(inputs, arch)  # (b, T, D): per-frame layers, no pooling
+            else:
+                x = keras.layers.Reshape((-1, n_bins, 1), name="add_channel")(inputs)
+                x = conv_stack(x, arch)  # (b, T, F, 1) -> (b, T / p, F / p, C)
+                x = to_sequence(x)  # (b, T / p, C * F / p)
             x = aggregate(x, arch.aggregation, l2=arch.l2)  # (b, D); (b, T / p * D) for "none"
             reg = keras.regularizers.L2(arch.l2) if arch.l2 else None
             for i in range(1, arch.dense_layers + 1):

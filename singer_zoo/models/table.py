@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from singer_zoo.config import ArchConfig, ZooConfig, bottleneck_width
+from singer_zoo.config import BLOCK_NAMES, ArchConfig, ZooConfig, bottleneck_width
 from singer_zoo.registry import all_configs, list_models
 
 # Table 1's baseline row (SVM on handcrafted features; no network, so no zoo config).
@@ -55,6 +55,15 @@ def _separable(c_in: int, c_out: int, kernel: int) -> int:
     return kernel * kernel * c_in + c_in * c_out + c_out + 4 * c_out
 
 
+def tdnn_params(arch: ArchConfig, n_bins: int) -> tuple[int, int]:
+    """(parameters of block "tdnn"'s frame-level layers, their output width)."""
+    total, ch = n_bins * arch.stem_filters + 5 * arch.stem_filters, arch.stem_filters
+    for i, width in enumerate((w for stage in arch.stages for w in stage), start=1):
+        total += (arch.kernel if i == 1 else 3) * ch * width + width + 4 * width
+        ch = width
+    return total + ch * 2 * ch + 2 * ch, 2 * ch
+
+
 def conv_params(arch: ArchConfig) -> tuple[int, int]:
     """(parameters of the conv stack, its output channels)."""
     total, ch = _conv(1, arch.stem_filters, arch.stem_kernel), arch.stem_filters
@@ -74,8 +83,11 @@ def conv_params(arch: ArchConfig) -> tuple[int, int]:
 def count_params(cfg: ZooConfig, num_singers: int = 46, n_frames: int | None = None) -> ParamCount:
     """Parameters of `cfg`'s model; `n_frames` matters for "none" rows only (default: window)."""
     arch, p = cfg.arch, cfg.arch.pooling_factor
-    cnn, channels = conv_params(arch)
-    d = channels * (cfg.features.n_bins // p)  # D = channels x freq
+    if arch.block == "tdnn":
+        cnn, d = tdnn_params(arch, cfg.features.n_bins)  # D = the frame_out width
+    else:
+        cnn, channels = conv_params(arch)
+        d = channels * (cfg.features.n_bins // p)  # D = channels x freq
     if arch.aggregation == "none":
         width, agg = d * ((n_frames or cfg.features.window_frames) // p), 0
     elif arch.aggregation == "statistics":
@@ -100,9 +112,7 @@ def _diff(ours: int, paper) -> str:
 
 def _row(cfg: ZooConfig) -> str:
     c, p = count_params(cfg), cfg.paper
-    feature = {"vanilla": "CNN", "resnext": "ResNeXt", "separable": "separable CNN"}[
-        cfg.arch.block] + \
-        (" (CQT)" if cfg.features.frontend == "cqt" else "")
+    feature = BLOCK_NAMES[cfg.arch.block] + (" (CQT)" if cfg.features.frontend == "cqt" else "")
     if cfg.table == "table1":
         result = f"{p['test_accuracy']:.3f} ({p['test_accuracy_std']:.3f})"
     else:

@@ -58,7 +58,7 @@ class _Task(_Preset, keras.Model):
 
     def __init__(self, backbone: SingerBackbone, units: int, activation=None,
                  features: FeatureConfig | dict | None = None, zoo_name: str | None = None,
-                 **kwargs):
+                 unit: bool = False, **kwargs):
         if not isinstance(backbone, SingerBackbone):
             raise ConfigError(f"{type(self).__name__} needs a SingerBackbone, got "
                               f"{type(backbone).__name__}")
@@ -67,6 +67,9 @@ class _Task(_Preset, keras.Model):
         # float32 output even under a mixed precision policy: softmax / distances stay accurate
         outputs = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg,
                                      dtype="float32", name=self.head_name)(backbone(inputs))
+        if unit:  # (batch, units) of length 1: squared distances lie in [0, 4]
+            outputs = keras.layers.UnitNormalization(dtype="float32",
+                                                     name=f"{self.head_name}_unit")(outputs)
         super().__init__(inputs, outputs, **kwargs)
         self.backbone = backbone
         self.features = FeatureConfig.from_dict(features) if isinstance(features, dict) \
@@ -134,6 +137,8 @@ class SingerEmbedder(_Task):
     Args:
         backbone: a `SingerBackbone`.
         embedding_dim: size of the embedding (16 in the paper).
+        unit_embedding: L2-normalise the embedding (`ArchConfig.unit_embedding`; rows
+            trained with a cosine softmax, `singer_zoo.training.cosine_softmax`).
         features: the `FeatureConfig` (or its dict) of the inputs, carried in the config:
             `singer_zoo.export` computes the deployed front end from it.
         zoo_name: the zoo row the model belongs to, carried in the config.
@@ -148,18 +153,20 @@ class SingerEmbedder(_Task):
 
     def __init__(self, backbone: SingerBackbone, embedding_dim: int = 16,
                  features: FeatureConfig | dict | None = None, zoo_name: str | None = None,
-                 name: str = "embedder", **kwargs):
-        super().__init__(backbone, embedding_dim, None, features, zoo_name, name=name,
-                         **kwargs)
-        self.embedding_dim = embedding_dim
+                 unit_embedding: bool = False, name: str = "embedder", **kwargs):
+        super().__init__(backbone, embedding_dim, None, features, zoo_name,
+                         unit=unit_embedding, name=name, **kwargs)
+        self.embedding_dim, self.unit_embedding = embedding_dim, bool(unit_embedding)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "embedding_dim": self.embedding_dim}
+        return {**super().get_config(), "embedding_dim": self.embedding_dim,
+                "unit_embedding": self.unit_embedding}
 
     @classmethod
     def from_zoo_config(cls, cfg: ZooConfig, n_frames: int | None = None) -> SingerEmbedder:
         """The embedder of `cfg`'s architecture (`n_frames` as `SingerClassifier`)."""
-        return cls(_backbone(cfg, n_frames), cfg.arch.embedding_dim, cfg.features, cfg.name)
+        return cls(_backbone(cfg, n_frames), cfg.arch.embedding_dim, cfg.features, cfg.name,
+                   cfg.arch.unit_embedding)
 
 
 def build_classifier(cfg: ZooConfig, num_singers: int = 46,
@@ -267,6 +274,7 @@ def zoo_config_of(model: keras.Model) -> ZooConfig | None:
     arch = {f: getattr(task.backbone.arch, f) for f in BACKBONE_FIELDS}
     if kind == "siamese":
         arch["embedding_dim"] = task.embedding_dim
+        arch["unit_embedding"] = task.unit_embedding
     return base.replace(features=task.features, arch=arch, train={"task": kind})
 
 

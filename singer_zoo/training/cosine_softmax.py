@@ -1,0 +1,138 @@
+"""Train a performance embedder with a cosine softmax over the training singers (NormFace,
+Wang et al. 2017; beyond the paper), the objective of the shipped pretrained embedders.
+
+The paper's siamese rows learn from random same/different pairs (contrastive loss): once
+most different-singer pairs are beyond the margin they teach nothing, and on the training
+pack (docs/pretrained.md) they learnt about half as well per CPU-minute. Here every step
+scores each window against all training singers:
+
+    windows (batch, frames, bins) -> embedder (unit-length, `ArchConfig.unit_embedding`)
+      -> `singer_centres`: cosine to one unit-length centre per singer -> x `scale` -> softmax
+
+The head is training-only: the embedder (a `SingerEmbedder`) is what is kept. Early
+stopping uses singers held out from training: the equal error rate of the squared distance
+on fixed same/different pairs of their windows (`PairBatches`). At the end the best
+weights get precise BN statistics (`precise_bn`) and are saved as OUT/embedder.keras,
+beside history.csv and metrics.json. OUT/latest.keras (model and optimizer) and
+OUT/state.json are written at every validation, so a killed run resumes where it stopped;
+batch i is a pure function of (seed, i), so a resumed run sees the same stream.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from singer_zoo.config import ZooConfig
+from singer_zoo.data.batches import PairBatches, WindowBatches, spec_augment
+from singer_zoo.errors import ConfigError
+from singer_zoo.evaluation.verification import equal_error_rate
+from singer_zoo.models import build_embedder
+from singer_zoo.training.precise_bn import recompute_bn_statistics
+
+
+def cosine_softmax_model(embedder: keras.Model, n_singers: int, scale: float) -> keras.Model:
+    """(batch, frames, bins) -> (batch, n_singers) logits = scale x cos(embedding, centre)."""
+    inputs = keras.Input(embedder.input_shape[1:], name="features")
+    cos = keras.layers.Dense(n_singers, use_bias=False, dtype="float32",
+                             kernel_constraint=keras.constraints.UnitNorm(axis=0),
+                             name="singer_centres")(embedder(inputs))  # (batch, n_singers)
+    logits = keras.layers.Rescaling(scale, dtype="float32", name="scale")(cos)
+    return keras.Model(inputs, logits, name="cosine_softmax")
+
+
+def validation_eer(embedder: keras.Model, pairs: list) -> float:
+    """EER of same-singer verification by squared distance on fixed pair batches."""
+    dist, same = [], []
+    for (a, b), y in pairs:
+        ea = np.asarray(embedder(a, training=False))
+        eb = np.asarray(embedder(b, training=False))
+        dist.append(((ea - eb) ** 2).sum(1))
+        same.append(y)
+    return equal_error_rate(np.concatenate(same).astype(int), -np.concatenate(dist))[0]
+
+
+def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size: int = 128,
+                         learning_rate: float = 1e-3, scale: float = 16.0,
+                         validate_every: int = 50, val_batches: int = 8,
+                         precise_bn_batches: int = 50, augment: bool = True, seed: int = 0,
+                         log=print) -> dict:
+    """Train `cfg`'s embedder (its arch must have `unit_embedding`) on `train` (a TrainData:
+    FeatureSet + singer label per recording) for `steps` steps, early-stopped on the
+    validation EER of `val`'s singers (none of them in `train`); returns metrics.json.
+    `augment` masks frequency bands and time spans of every training batch
+    (`spec_augment`, seeded by (seed, step))."""
+    if not cfg.arch.unit_embedding:
+        raise ConfigError(f"{cfg.name}: a cosine softmax trains unit-length embeddings; set "
+                          f"arch.unit_embedding: true")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = out / "metrics.json"
+    if done.is_file():
+        log(f"{out}: already trained (metrics.json); delete the folder to train again")
+        return json.loads(done.read_text(encoding="utf-8"))
+    singers, labels = np.unique(train.labels, return_inverse=True)
+    if set(singers.tolist()) & set(np.unique(val.labels).tolist()):
+        raise ConfigError("validation singers must not be training singers")
+    stream = WindowBatches(train.features, labels.astype(np.int32), batch_size, seed=seed,
+                           repeat=True)
+    pairs = list(PairBatches(val.features, val.labels, batch_size, seed=seed + 1,
+                             n_batches=val_batches).batches())
+    state_file, latest = out / "state.json", out / "latest.keras"
+    if latest.is_file() and state_file.is_file():  # resume
+        model = keras.saving.load_model(latest)
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        log(f"resuming at step {state['step']} (best EER {state['best_eer']:.4f})")
+    else:
+        keras.utils.set_random_seed(seed)
+        model = cosine_softmax_model(build_embedder(cfg), len(singers), scale)
+        model.compile(keras.optimizers.Adam(learning_rate),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        state = {"step": 0, "best_eer": 1.0, "best_step": 0, "history": []}
+    embedder = model.get_layer("embedder")
+
+    def batch(i):
+        x, y = stream[i]
+        return (spec_augment(x, np.random.default_rng([seed, i])) if augment else x), y
+
+    best_file = out / "best.weights.h5"
+    start = time.perf_counter()
+    while state["step"] < steps:
+        n = min(validate_every, steps - state["step"])
+        logs = [model.train_on_batch(*batch(state["step"] + j), return_dict=True)
+                for j in range(n)]
+        state["step"] += n
+        eer = validation_eer(embedder, pairs)
+        row = {"step": state["step"], "loss": float(np.mean([r["loss"] for r in logs])),
+               "accuracy": float(np.mean([r["accuracy"] for r in logs])), "val_eer": eer}
+        state["history"].append(row)
+        if eer < state["best_eer"]:
+            state["best_eer"], state["best_step"] = eer, state["step"]
+            embedder.save_weights(best_file)
+        model.save(latest)
+        state_file.write_text(json.dumps(state), encoding="utf-8")
+        log(f"step {row['step']}: loss {row['loss']:.4f} accuracy {row['accuracy']:.3f} "
+            f"val EER {eer:.4f} ({time.perf_counter() - start:.0f} s)")
+    embedder.load_weights(best_file)
+    recompute_bn_statistics(embedder, (stream[steps + i][0] for i in range(precise_bn_batches)),
+                            precise_bn_batches)
+    embedder.save(out / "embedder.keras")
+    with open(out / "history.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["step", "loss", "accuracy", "val_eer"])
+        w.writeheader()
+        w.writerows(state["history"])
+    metrics = {"objective": "cosine_softmax", "scale": scale, "steps": steps,
+               "spec_augment": augment,
+               "batch_size": batch_size, "learning_rate": learning_rate,
+               "training_singers": int(len(singers)),
+               "validation_singers": int(len(np.unique(val.labels))),
+               "best_step": state["best_step"], "best_val_eer": state["best_eer"],
+               "val_eer_after_precise_bn": validation_eer(embedder, pairs)}
+    done.write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    latest.unlink()
+    return metrics

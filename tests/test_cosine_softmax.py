@@ -1,0 +1,118 @@
+"""Cosine-softmax training of a unit-length embedder (singer_zoo.training.cosine_softmax):
+it generalises to singers it never saw (inference mode), refuses rows without unit
+embeddings and overlapping validation singers, and a killed run resumes.
+
+Corpus: 12 generated singers x 4 songs x 6 s; singers 0-5 train, 6-7 validate (early
+stopping), 8-11 are the held-out test. The x-vector row with 64-frame windows. Measured here
+(one run, loaded machine): held-out EER 0.19 after 60 steps of 32 windows, 0.47 for the
+same network untrained (chance 0.5).
+"""
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from singer_zoo.data import generate_corpus, load_feature_set, read_manifest
+from singer_zoo.errors import ConfigError
+from singer_zoo.evaluation import verification_eer
+from singer_zoo.models import build_embedder
+from singer_zoo.registry import get_config
+from singer_zoo.training import TrainData
+from singer_zoo.training.cosine_softmax import train_cosine_softmax
+
+CFG = get_config("mobile_tdnn_statistics").replace(
+    features={"window_frames": 64, "window_hop_frames": 8})
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cos_corpus")
+    manifest = read_manifest(generate_corpus(root, n_singers=12, n_songs=4, seconds=6, seed=1))
+    out = []
+    for names in (range(6), range(6, 8), range(8, 12)):
+        recs = manifest.filter(singer=tuple(f"singer{i:02d}" for i in names))
+        fs, bad = load_feature_set(recs, CFG.features, cache_dir=root / "cache")
+        assert bad == {}
+        out.append(TrainData(fs, np.array([int(r.singer[-2:]) for r in fs.recordings])))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(splits, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cos_run")
+    metrics = train_cosine_softmax(CFG, splits[0], splits[1], out, steps=60, batch_size=32,
+                                   validate_every=20, val_batches=4, precise_bn_batches=10,
+                                   log=lambda *_: None)
+    return keras.saving.load_model(out / "embedder.keras"), metrics, out
+
+
+def test_embedder_separates_singers_it_never_saw(trained, splits):
+    embedder, metrics, out = trained
+    test = splits[2]
+    vectors = np.stack([np.asarray(embedder(test.features.recording_windows(i),
+                                            training=False)).mean(0)
+                        for i in range(test.features.n_recordings)])
+    eer = verification_eer(vectors, test.labels).eer
+    keras.utils.set_random_seed(0)
+    untrained = build_embedder(CFG)
+    before = np.stack([np.asarray(untrained(test.features.recording_windows(i),
+                                            training=False)).mean(0)
+                       for i in range(test.features.n_recordings)])
+    untrained_eer = verification_eer(before, test.labels).eer
+    assert eer < 0.3, f"held-out EER {eer:.3f} (chance 0.5)"
+    assert untrained_eer - eer > 0.15, f"EER {eer:.3f}, untrained {untrained_eer:.3f}"
+    unit = np.linalg.norm(embedder(test.features.recording_windows(0), training=False), axis=1)
+    np.testing.assert_allclose(unit, 1.0, rtol=1e-5)
+    assert metrics["training_singers"] == 6 and metrics["validation_singers"] == 2
+    rows = (out / "history.csv").read_text().splitlines()
+    assert rows[0] == "step,loss,accuracy,val_eer" and len(rows) == 1 + 3
+    assert not (out / "latest.keras").exists()
+
+
+def test_a_killed_run_resumes_where_it_stopped(splits, tmp_path):
+    class Killed(Exception):
+        pass
+
+    def kill_at_first_validation(line):
+        if line.startswith("step 20:"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=40, batch_size=16,
+                             validate_every=20, val_batches=2, precise_bn_batches=2,
+                             log=kill_at_first_validation)
+    assert json.loads((tmp_path / "state.json").read_text())["step"] == 20
+    said = []
+    metrics = train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=40,
+                                   batch_size=16, validate_every=20, val_batches=2,
+                                   precise_bn_batches=2, log=said.append)
+    assert said[0].startswith("resuming at step 20") and said[1].startswith("step 40:")
+    assert metrics["steps"] == 40 and (tmp_path / "embedder.keras").is_file()
+    again = []
+    assert train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=40,
+                                log=again.append) == metrics and "already trained" in again[0]
+
+
+def test_refuses_rows_without_unit_embeddings_and_shared_singers(splits, tmp_path):
+    with pytest.raises(ConfigError, match="unit_embedding"):
+        train_cosine_softmax(get_config("mobile_resnext_attention"), splits[0], splits[1],
+                             tmp_path, steps=1)
+    with pytest.raises(ConfigError, match="validation singers"):
+        train_cosine_softmax(CFG, splits[0], splits[0], tmp_path, steps=1)
+
+
+def test_spec_augment_masks_bands_and_spans_with_the_window_mean():
+    from singer_zoo.data.batches import spec_augment
+
+    x = np.random.default_rng(0).uniform(0, 60, (64, 40, 16)).astype("float32")
+    y = spec_augment(x, np.random.default_rng(1), bands=1, band_bins=4, spans=1, span_frames=8)
+    assert y.shape == x.shape and not np.shares_memory(x, y)
+    changed = y != x
+    assert 0 < changed.mean() < 0.5
+    for i in range(len(x)):  # every changed value is that window's mean
+        np.testing.assert_allclose(y[i][changed[i]], x[i].mean(), rtol=1e-5)
+    np.testing.assert_array_equal(y, spec_augment(x, np.random.default_rng(1), bands=1,
+                                                  band_bins=4, spans=1, span_frames=8))
