@@ -56,7 +56,11 @@ def step_seconds(cfg, batch, steps: int = 20) -> float:
     f, b = cfg.features.window_frames, cfg.features.n_bins
     x = np.random.default_rng(0).uniform(0, 60, (batch, f, b)).astype("float32")
     y = np.arange(batch) % 2
-    inputs = [x, x[::-1]] if cfg.train.task == "siamese" else x
+    return timed_steps(model, [x, x[::-1]] if cfg.train.task == "siamese" else x, y, steps)
+
+
+def timed_steps(model, inputs, y, steps: int) -> float:
+    """Seconds per `model.train_on_batch(inputs, y)`, after 3 warm-up steps (compiling)."""
     for _ in range(3):
         model.train_on_batch(inputs, y)
     start = time.perf_counter()
@@ -78,13 +82,7 @@ def cosine_softmax_row(cfg, seconds: float, train_data, val_data, args) -> dict:
     model.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(True))
     f, b = cfg.features.window_frames, cfg.features.n_bins
     x = np.random.default_rng(0).uniform(0, 60, (args.batch_size, f, b)).astype("float32")
-    y = np.arange(args.batch_size) % 8
-    for _ in range(3):
-        model.train_on_batch(x, y)
-    start = time.perf_counter()
-    for _ in range(10):
-        model.train_on_batch(x, y)
-    per_step = (time.perf_counter() - start) / 10
+    per_step = timed_steps(model, x, np.arange(args.batch_size) % 8, 10)
     every = args.steps_per_epoch
     steps = max(every, int(seconds / per_step) // every * every)
     print(f"{cfg.name}: {per_step * 1000:.0f} ms/step -> {steps} steps of "

@@ -226,6 +226,13 @@ class ArchConfig(_Section):
                        f"is not divisible by cardinality {self.cardinality}")
 
     @property
+    def tdnn_layers(self) -> tuple:
+        """Block "tdnn": (width, kernel, dilation) of each time-delay layer, one per stage
+        width: kernel `kernel` then 3, dilation 1, 2, 3, ... (the x-vector pattern)."""
+        widths = [w for stage in self.stages for w in stage]
+        return tuple((w, self.kernel if i == 1 else 3, i) for i, w in enumerate(widths, 1))
+
+    @property
     def pooling_factor(self) -> int:
         """How many input frames (and bins) map to one output frame: 2 ** (1 + stages)
         with the paper's pooled stem, stem_stride x 2 ** stages with a strided one; 1 for

@@ -126,12 +126,12 @@ def run(args) -> int:
                   out / f"tsne_{s.name}.png", f"held-out {s.name} set: performance vectors")
     if args.write_thresholds:
         for name, folder in exported.items():
-            table = {k: ev["results"][k] for k in (name, "MFCC mean+std",
-                                                   "paper's handcrafted features")
-                     if k in ev["results"]}
+            rows = {k: ev["results"][k] for k in (name, "MFCC mean+std",
+                                                  "paper's handcrafted features")
+                    if k in ev["results"]}
             set_verification(folder, {**calibration[name], "calibrated_on": sizes,
                                       "sets": str(args.sets)},
-                             {"sets": sizes, "results": table})
+                             {"sets": sizes, "results": rows})
             print(f"threshold {calibration[name]['threshold']:.4g} written to {folder}")
     print(table)
     return 0

@@ -182,15 +182,13 @@ def spec_augment(windows: np.ndarray, rng, bands: int = 2, band_bins: int = 12,
     window, `bands` frequency bands of 0..`band_bins` bins and `spans` time spans of
     0..`span_frames` frames set to that window's mean; a new array, drawn from `rng`."""
     x = np.array(windows, np.float32, copy=True)
-    n, frames, bins = x.shape
+    n = len(x)
     mean = x.mean(axis=(1, 2))
-    for size, count, width in ((bins, bands, band_bins), (frames, spans, span_frames)):
+    for axis, count, width in ((2, bands, band_bins), (1, spans, span_frames)):
+        size = x.shape[axis]
         w = rng.integers(0, min(width, size) + 1, (n, count))
         lo = rng.integers(0, size - w + 1)
         pos = np.arange(size)
         mask = ((pos >= lo[..., None]) & (pos < (lo + w)[..., None])).any(1)  # (n, size)
-        if size == bins:
-            x = np.where(mask[:, None, :], mean[:, None, None], x)
-        else:
-            x = np.where(mask[:, :, None], mean[:, None, None], x)
+        x = np.where(np.expand_dims(mask, 3 - axis), mean[:, None, None], x)
     return x

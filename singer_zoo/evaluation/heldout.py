@@ -148,8 +148,9 @@ def set_metrics(vectors, singers, songs, sung: bool, sources=None) -> dict:
     if sung:
         out["eer_hard"] = verification_eer(vectors, singers, songs, "hard").eer
         out["song_1nn"] = knn_accuracies(vectors, songs, (1,))[1]
-    if sources is not None and same_source_1nn(vectors, singers, sources) is not None:
-        out["singer_1nn_same_source"] = same_source_1nn(vectors, singers, sources)
+    within = None if sources is None else same_source_1nn(vectors, singers, sources)
+    if within is not None:
+        out["singer_1nn_same_source"] = within
     return out
 
 

@@ -134,8 +134,8 @@ def tdnn_stack(x, arch, name: str = ""):
 
     (batch, time, bins) in dB [0, 60] -> rescaled to [-0.5, 0.5] -> `frame`: Dense(
     `stem_filters`), a learnt cepstrum (MFCCs are a fixed linear map of the same log-Mel
-    frames) -> BN -> one dilated Conv1D per stage width (time-delay layers: kernel
-    `kernel` then 3, dilation 1, 2, 3, ...; ReLU -> BN as in every block of the zoo) ->
+    frames) -> BN -> one dilated Conv1D per stage width (time-delay layers,
+    `ArchConfig.tdnn_layers`; ReLU -> BN as in every block of the zoo) ->
     `frame_out`: Dense(2 x last width), linear. Output (batch, time, 2 x last width): no
     pooling, so the time axis is kept whole for the statistics.
     """
@@ -146,13 +146,12 @@ def tdnn_stack(x, arch, name: str = ""):
     x = keras.layers.Dense(arch.stem_filters, kernel_regularizer=reg,
                            name=f"{prefix}frame")(x)  # (b, T, stem_filters)
     x = keras.layers.BatchNormalization(momentum=m, name=f"{prefix}frame_bn")(x)
-    widths = [w for stage in arch.stages for w in stage]
-    for i, width in enumerate(widths, start=1):
-        x = keras.layers.Conv1D(width, arch.kernel if i == 1 else 3, dilation_rate=i,
-                                padding="same", activation="relu", kernel_regularizer=reg,
+    for i, (width, kernel, dilation) in enumerate(arch.tdnn_layers, start=1):
+        x = keras.layers.Conv1D(width, kernel, dilation_rate=dilation, padding="same",
+                                activation="relu", kernel_regularizer=reg,
                                 name=f"{prefix}tdnn{i}_conv")(x)  # (b, T, width)
         x = keras.layers.BatchNormalization(momentum=m, name=f"{prefix}tdnn{i}_bn")(x)
-    return keras.layers.Dense(2 * widths[-1], kernel_regularizer=reg,
+    return keras.layers.Dense(2 * x.shape[-1], kernel_regularizer=reg,
                               name=f"{prefix}frame_out")(x)  # (b, T, 2 x last width)
 
 

@@ -58,8 +58,8 @@ def _separable(c_in: int, c_out: int, kernel: int) -> int:
 def tdnn_params(arch: ArchConfig, n_bins: int) -> tuple[int, int]:
     """(parameters of block "tdnn"'s frame-level layers, their output width)."""
     total, ch = n_bins * arch.stem_filters + 5 * arch.stem_filters, arch.stem_filters
-    for i, width in enumerate((w for stage in arch.stages for w in stage), start=1):
-        total += (arch.kernel if i == 1 else 3) * ch * width + width + 4 * width
+    for width, kernel, _ in arch.tdnn_layers:
+        total += kernel * ch * width + width + 4 * width
         ch = width
     return total + ch * 2 * ch + 2 * ch, 2 * ch
 
