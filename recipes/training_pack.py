@@ -12,7 +12,8 @@
      docs/real_voices.md), Festival's slt (US English) and ona (Catalan) HTS voices saying
      each song's lyrics, the 15 hedgewars voice packs, and 24 synthetic singers (each
      identity sings 5 songs); every real voice gives itself plus 5 pseudo-singers (pitch,
-     vocal-tract length, speed);
+     vocal-tract length, speed); with --spoken N each identity of a recorded or TTS voice
+     also speaks N performances (its own, shifted speaking voice);
    - held out (never in the pack): the 10 Debian-voices speakers of the corpus's validation
      and test splits (the exported embedders never trained on them either) and flite's awb
      and rms voices;
@@ -164,7 +165,8 @@ def training_plan(args, debian: dict, hedgewars: Path) -> Plan:
         identities.append(Identity(v.name, v.name))
         songs[v.name] = sorted(int(s) for s in
                                rng.choice(args.songs, args.songs_per_singer, replace=False))
-    return Plan(tuple(voices), tuple(identities), songs, args.seed, args.seconds, SR)
+    return Plan(tuple(voices), tuple(identities), songs, args.seed, args.seconds, SR,
+                args.spoken)
 
 
 def heldout_sung_plan(args, debian: dict) -> Plan:
@@ -222,7 +224,7 @@ def pack_voice(name: str) -> str:
     voice = next(v for v in plan.voices if v.name == name)
     idents = tuple(i for i in plan.identities if i.voice == name)
     sub = Plan((voice,), idents, {i.name: plan.songs[i.name] for i in idents}, plan.seed,
-               plan.seconds, plan.sr)
+               plan.seconds, plan.sr, plan.spoken)
     pack_stream(performances(sub, augmenter), parts / f"{name}.npz")
     return f"{name}: {len(sub)} recordings, {time.time() - t0:.0f}s"
 
@@ -249,6 +251,8 @@ def main(argv=None):
     ap.add_argument("--songs-per-singer", type=int, default=5)
     ap.add_argument("--pseudo", type=int, default=6, help="identities per real voice")
     ap.add_argument("--synthetic", type=int, default=24)
+    ap.add_argument("--spoken", type=int, default=0,
+                    help="spoken performances per identity of a recorded or TTS voice")
     ap.add_argument("--max-files", type=int, default=30, help="recordings per hedgewars voice")
     ap.add_argument("--skip-heldout", action="store_true")
     ap.add_argument("--jobs", type=int, default=4, help="voices packed in parallel")

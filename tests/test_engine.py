@@ -155,3 +155,34 @@ def test_unvoiced_recordings_are_left_out(caplog):
     out = list(performances(plan))
     assert [p.singer for p in out] == ["mixed"]
     assert "mute: nothing voiced" in caplog.text and "silent left out" in caplog.text
+
+
+def test_speak_keeps_the_intonation_moved_by_the_transposition(analysis):
+    rng = np.random.default_rng(0)
+    plain = singing.speak(analysis, 4.0, np.random.default_rng(1))  # longer than the analysis
+    up = singing.speak(analysis, 4.0, np.random.default_rng(1), transpose=5.0)
+    assert len(plain) == len(up) == 4 * SR and np.abs(plain).max() == pytest.approx(0.9, abs=1e-3)
+    shift = np.median(yin_midi(up)) - np.median(yin_midi(plain))
+    assert shift == pytest.approx(5.0, abs=0.5)
+    with pytest.raises(ConfigError, match="seconds"):
+        singing.speak(analysis, 0.0, rng)
+
+
+def test_plan_spoken_adds_spoken_performances_of_recorded_and_tts_voices():
+    base = small_plan()
+    plan = Plan(base.voices, base.identities, base.songs, seed=0, seconds=3.0, spoken=2)
+    out = list(performances(plan))
+    spoken = [p for p in out if "spoken" in p.song]
+    assert len(out) == len(plan) == 8 + 2 * 3  # spk, spk~p1 and tts speak; syn does not
+    assert {p.song for p in spoken} == {"s0-spoken0", "s0-spoken1"}
+    assert {p.singer for p in spoken} == {"spk", "spk~p1", "tts"}
+    sung = {p.recording: p.audio for p in performances(base)}
+    for p in out:  # sung performances do not change when spoken ones are added
+        assert len(p.audio) == 3 * SR
+        if p.recording in sung:
+            np.testing.assert_array_equal(p.audio, sung[p.recording])
+    again = {p.recording: p.audio for p in performances(plan)}
+    for p in spoken:
+        np.testing.assert_array_equal(p.audio, again[p.recording])
+    with pytest.raises(ConfigError, match="spoken"):
+        Plan(base.voices, base.identities, base.songs, spoken=-1)

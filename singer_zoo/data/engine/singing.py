@@ -2,7 +2,7 @@
 
 `analyse` splits a voice recording into WORLD's f0, spectral envelope and aperiodicity
 (DIO + StoneMask + CheapTrick + D4C, 5 ms frames) once; `sing` then re-synthesises it any
-number of times onto a melody (`melody.pitch_track`):
+number of times onto a melody (`melody.pitch_track`), or `speak` re-synthesises it as speech:
 
 - time: the recording is stretched over the performance by a time map that advances slowly
   in the middle of a note and quickly at its edges and in rests, so vowels are sustained and
@@ -124,5 +124,26 @@ def sing(an: Analysis, song: dict, seconds: float, rng, transpose: float = 0.0,
         sp = warp_envelope(sp, tract)
     y = pyworld.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),
                            np.ascontiguousarray(ap), an.sr, frame_period=FRAME_MS)
+    y = y[:round(seconds * an.sr)]
+    return (0.9 * y / (np.abs(y).max() + 1e-9)).astype(np.float32)
+
+
+def speak(an: Analysis, seconds: float, rng, transpose: float = 0.0,
+          tract: float = 1.0) -> np.ndarray:
+    """(samples,) float32 peak 0.9: a random run of `seconds` of the analysed speech at its own
+    timing and intonation, moved by `transpose` semitones and `tract` (a pseudo-singer's
+    speaking voice; speech shorter than `seconds` repeats)."""
+    import pyworld
+
+    if seconds <= 0:
+        raise ConfigError(f"speak: seconds must be positive, got {seconds}")
+    n_out = round(seconds * 1000 / FRAME_MS)
+    reps = -(-n_out // an.n_frames)  # ceil: enough copies to cover the performance
+    first = int(rng.integers(0, reps * an.n_frames - n_out + 1))
+    idx = np.arange(first, first + n_out) % an.n_frames
+    f0 = an.f0[idx] * 2.0 ** (transpose / 12)
+    sp = an.sp[idx] if tract == 1.0 else warp_envelope(an.sp[idx], tract)
+    y = pyworld.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),
+                           np.ascontiguousarray(an.ap[idx]), an.sr, frame_period=FRAME_MS)
     y = y[:round(seconds * an.sr)]
     return (0.9 * y / (np.abs(y).max() + 1e-9)).astype(np.float32)

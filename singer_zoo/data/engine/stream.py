@@ -8,7 +8,10 @@
   the identity with no shift is the voice itself.
 - `performances` yields one `Performance` per (identity, song) of a `Plan`, in order: the
   voice's speech for a song is analysed once (WORLD) and sung by each identity of that voice,
-  then reverberated and noised (`augment.Augmenter`). Nothing but the current voice's current
+  then reverberated and noised (`augment.Augmenter`); with `Plan.spoken` = n, each identity of a
+  recorded or text-to-speech voice also *speaks* n performances (its shifted speaking voice,
+  `singing.speak`, song name `s<seed>-spoken<k>`), so that an embedder learns the voice
+  spoken as well as sung. Nothing but the current voice's current
   analysis is held, and every random choice comes from `default_rng([seed, ...])` keyed by
   names, so a seed reproduces the stream and a performance does not depend on the others.
 """
@@ -34,6 +37,9 @@ SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"] + list("aeiou")
 def key(*parts) -> int:
     """A stable 32-bit integer of names (for seeding; Python's hash() is salted)."""
     return zlib.crc32("/".join(map(str, parts)).encode())
+
+
+SPOKEN_BASE = 100_000  # the k-th spoken performance reads the pieces of "song" SPOKEN_BASE + k
 
 
 def song_name(seed: int, song: int) -> str:
@@ -133,7 +139,8 @@ class Performance:
 
 @dataclass(frozen=True)
 class Plan:
-    """Who sings what: `songs[identity name]` = song indices (into the seed's songs)."""
+    """Who sings what: `songs[identity name]` = song indices (into the seed's songs), and
+    `spoken` spoken performances by each identity of a recorded or text-to-speech voice."""
 
     voices: tuple
     identities: tuple
@@ -141,6 +148,7 @@ class Plan:
     seed: int = 0
     seconds: float = 10.0
     sr: int = 22050
+    spoken: int = 0
 
     def __post_init__(self):
         names = {v.name for v in self.voices}
@@ -151,9 +159,13 @@ class Plan:
             raise ConfigError("Plan: identity names must be unique")
         if self.seconds <= 0:
             raise ConfigError("Plan: seconds must be positive")
+        if self.spoken < 0:
+            raise ConfigError(f"Plan: spoken must be >= 0, got {self.spoken}")
 
     def __len__(self) -> int:
-        return sum(len(self.songs[i.name]) for i in self.identities)
+        synthetic_voices = {v.name for v in self.voices if isinstance(v, SyntheticVoice)}
+        return sum(len(self.songs[i.name]) + (0 if i.voice in synthetic_voices else self.spoken)
+                   for i in self.identities)
 
 
 def pseudo_singers(voice: str, n: int, rng, prefix: str | None = None) -> list[Identity]:
@@ -195,26 +207,42 @@ def _analyse(voice, piece, sr: int):
         return None
 
 
+def _voice_analysis(voice, plan: Plan, song: int, cache: dict):
+    """One analysis of the pieces `voice` says for `song` (each recording / text analysed once
+    per voice: `cache`), or None (said) when none of them is voiced."""
+    parts = []
+    for piece in voice.pieces(plan.seed, song):
+        if piece not in cache:
+            cache[piece] = _analyse(voice, piece, plan.sr)
+        parts.append(cache[piece])
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        log.warning("%s: nothing voiced for song %d; skipped", voice.name, song)
+        return None
+    return singing.concatenate(parts)
+
+
+def _performance(y, ident: Identity, voice, song: str, rng, augmenter) -> Performance:
+    y = _speed(y, ident.speed)
+    aug = "clean"
+    if augmenter is not None:
+        y, aug = augmenter(y, rng)
+    return Performance(y, ident.name, song, voice.source, f"{ident.name}|{song}", aug)
+
+
 def performances(plan: Plan, augmenter: Augmenter | None = None) -> Iterator[Performance]:
-    """Every (identity, song) of the plan, voice by voice; see the module docstring."""
+    """Every (identity, song) of the plan, then every identity's spoken performances, voice by
+    voice; see the module docstring."""
     by_voice = {v.name: [i for i in plan.identities if i.voice == v.name] for v in plan.voices}
     for voice in plan.voices:
         idents = by_voice[voice.name]
+        synthetic_voice = isinstance(voice, SyntheticVoice)
         cache = {}  # this voice's analyses, by recording path or text
         for s in sorted({s for i in idents for s in plan.songs[i.name]}):
             song = melody.song(plan.seed, s)
-            analysis = None
-            if not isinstance(voice, SyntheticVoice):
-                parts = []
-                for piece in voice.pieces(plan.seed, s):
-                    if piece not in cache:  # each recording / text analysed once per voice
-                        cache[piece] = _analyse(voice, piece, plan.sr)
-                    parts.append(cache[piece])
-                parts = [p for p in parts if p is not None]
-                if not parts:
-                    log.warning("%s: nothing voiced to sing song %d; skipped", voice.name, s)
-                    continue
-                analysis = singing.concatenate(parts)
+            analysis = None if synthetic_voice else _voice_analysis(voice, plan, s, cache)
+            if analysis is None and not synthetic_voice:
+                continue
             for ident in idents:
                 if s not in plan.songs[ident.name]:
                     continue
@@ -225,10 +253,13 @@ def performances(plan: Plan, augmenter: Augmenter | None = None) -> Iterator[Per
                     y = singing.sing(analysis, song, plan.seconds * ident.speed, rng,
                                      ident.transpose, ident.tract, ident.vibrato_hz,
                                      ident.vibrato_cents)
-                y = _speed(y, ident.speed)
-                aug = "clean"
-                if augmenter is not None:
-                    y, aug = augmenter(y, rng)
-                name = song_name(plan.seed, s)
-                yield Performance(y, ident.name, name, voice.source, f"{ident.name}|{name}",
-                                  aug)
+                yield _performance(y, ident, voice, song_name(plan.seed, s), rng, augmenter)
+        for k in range(0 if synthetic_voice else plan.spoken):
+            analysis = _voice_analysis(voice, plan, SPOKEN_BASE + k, cache)
+            if analysis is None:
+                continue
+            for ident in idents:
+                rng = np.random.default_rng([plan.seed, 5, key(ident.name), k])
+                y = singing.speak(analysis, plan.seconds * ident.speed, rng, ident.transpose,
+                                  ident.tract)
+                yield _performance(y, ident, voice, f"s{plan.seed}-spoken{k}", rng, augmenter)
