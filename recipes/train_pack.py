@@ -90,7 +90,7 @@ def cosine_softmax_row(cfg, seconds: float, train_data, val_data, args) -> dict:
     start = time.perf_counter()
     metrics = train_cosine_softmax(cfg, train_data, val_data, args.out / cfg.name, steps,
                                    args.batch_size, args.learning_rate,
-                                   validate_every=every, seed=args.seed)
+                                   validate_every=every, decay=args.decay, seed=args.seed)
     return {"ms_per_step": per_step * 1000, "wall_seconds":
             round(time.perf_counter() - start, 1), **metrics}
 
@@ -113,6 +113,8 @@ def main(argv=None) -> int:
                    default="contrastive", help="the rows' training objective: the paper's "
                    "siamese pairs (the trainer), or a cosine softmax over the pack's training "
                    "singers (rows with arch.unit_embedding; training.cosine_softmax)")
+    p.add_argument("--decay", action=argparse.BooleanOptionalAction, default=True,
+                   help="cosine softmax: cosine learning-rate decay to 1 %% (--no-decay: constant)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 

@@ -359,10 +359,12 @@ def _tiny_fit(run_dir, epochs, verbose, interrupt_at=None):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     es = callbacks.PaperEarlyStopping(patience=10, validation_every=1)
+    backup = callbacks.RunBackup(run_dir / "backup", es, verbose=verbose)
+    backup.set_model(model)
     x = np.ones((8, 3), np.float32)
     model.fit(x, x[:, :1], epochs=epochs, validation_data=(x, x[:, :1]), verbose=0,
-              callbacks=[Interrupt(), es, callbacks.BudgetEstimate(epochs),
-                         callbacks.RunBackup(run_dir / "backup", es, verbose=verbose)])
+              callbacks=[Interrupt(), es, callbacks.BudgetEstimate(epochs), backup],
+              initial_epoch=backup.restore())
 
 
 def test_15_training_prints_its_budget_estimate_and_says_it_resumed(tmp_path, capsys):

@@ -47,14 +47,16 @@ def _fit(run_dir, epochs, interrupt_at=None):
                               keras.layers.Dense(1)])
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     es = PaperEarlyStopping(patience=100, validation_every=2, min_improvement=0.0)
-    cbs = [es, keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-           RunBackup(run_dir / "backup", es, run_dir / "history.csv")]
+    backup = RunBackup(run_dir / "backup", es, run_dir / "history.csv")
+    backup.set_model(model)
+    epoch = backup.restore()
+    cbs = [es, keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True), backup]
     if interrupt_at is not None:
         cbs.insert(0, Interrupt(interrupt_at))
     x, y = _data()
     model.fit(x, y, batch_size=16, shuffle=False, epochs=epochs, validation_data=(x[:16], y[:16]),
-              validation_freq=2, callbacks=cbs, verbose=0)
-    return model, es, cbs[-1]
+              validation_freq=2, callbacks=cbs, verbose=0, initial_epoch=epoch)
+    return model, es, backup
 
 
 def _epochs(path):
@@ -93,8 +95,9 @@ def test_early_stopping_state_survives_resume(tmp_path):
     model.compile(keras.optimizers.Adam(1e-2), "mse")
     for cb in (es, backup):
         cb.set_model(model)
-    es.on_train_begin()
-    backup.on_train_begin()
+    assert backup.restore() == 4
+    for cb in (es, backup):  # as fit() calls them after the restore: nothing is reset
+        cb.on_train_begin()
     assert es.state() == saved["early_stopping"]
     assert backup.train_seconds >= saved["train_seconds"]
     best_file = tmp_path / "backup" / f"best_epoch{saved['early_stopping']['best_epoch']}.npz"
@@ -106,17 +109,21 @@ def test_a_checkpoint_damaged_by_a_kill_falls_back_or_starts_over(tmp_path, capl
     with pytest.raises(KeyboardInterrupt):
         _fit(tmp_path, 8, interrupt_at=5)
     backup = tmp_path / "backup"
-    # killed while writing epoch 5's metadata: the previous checkpoint (epoch 4) is used
-    (backup / "training_metadata.json").write_text('{"epoch": 5, "ba')
-    _, es, cb = _fit(tmp_path, 8)
+    assert sorted(p.name for p in backup.glob("epoch*")) == ["epoch4.weights.h5",
+                                                             "epoch5.weights.h5"]
+    # the newest checkpoint damaged (a disk fault, a kill mid-write): the previous one is used
+    (backup / "epoch5.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    (backup / "saving6.weights.h5").write_bytes(b"half written")  # a kill before the commit
+    with caplog.at_level("WARNING"):
+        _, es, cb = _fit(tmp_path, 8)
     assert cb.initial_epoch == 4 and _epochs(tmp_path / "history.csv") == list(range(8))
-    # killed during the very first save: no usable checkpoint, the run starts over
+    assert "epoch 5 unreadable" in caplog.text
+    # no readable checkpoint at all: the run starts over, and says so
     shutil.rmtree(backup)
     (tmp_path / "history.csv").unlink()
     with pytest.raises(KeyboardInterrupt):
         _fit(tmp_path, 8, interrupt_at=1)
-    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-    assert not (backup / "latest.weights.h5.bkp").exists()
+    (backup / "epoch1.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
     with caplog.at_level("WARNING"):
         _, _, cb = _fit(tmp_path, 3)
     assert cb.initial_epoch == 0 and "starting the run over" in caplog.text
@@ -130,6 +137,14 @@ def test_trim_csv_keeps_rows_before_the_restored_epoch(tmp_path):
         trim_csv(p, 2)
         held.write("2,0.7\n")
     assert p.read_text() == "epoch,loss\n0,1.0\n1,0.9\n2,0.7\n"
+
+
+def test_fit_without_restore_is_refused(tmp_path):
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    x, y = _data()
+    with pytest.raises(RuntimeError, match="restore"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[RunBackup(tmp_path / "b")])
 
 
 def test_early_stopping_is_silent_on_epochs_without_validation():
@@ -164,7 +179,7 @@ def test_killed_cli_run_resumes_where_it_stopped(tmp_path):
     run = tmp_path / "run"
     cmd = CLI + ["train", str(tmp_path / "tiny.yaml"), "--data", str(manifest), "--out",
                  str(run), "--cache", str(tmp_path / "cache"), "--verbose", "2"]
-    state = run / "backup" / "training_metadata.json"  # Keras writes it last
+    state = run / "backup" / "run_state.json"  # written last: the commit point
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
@@ -216,17 +231,17 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypa
 
     cfg, train_data, val_data, classes = _tiny_run_setup(tmp_path)
     ref = train(cfg, train_data, val_data, tmp_path / "ref", class_names=classes, verbose=0)
-    save = RunBackup._save_model
+    save = RunBackup.on_epoch_end
 
-    def save_then_die(self):
-        save(self)
-        if self._current_epoch == 3:
-            raise KeyboardInterrupt  # as kill -9 right after the checkpoint
+    def save_then_die(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if epoch == 2:
+            raise KeyboardInterrupt  # as kill -9 right after the checkpoint of 3 epochs
 
-    monkeypatch.setattr(RunBackup, "_save_model", save_then_die)
+    monkeypatch.setattr(RunBackup, "on_epoch_end", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, train_data, val_data, tmp_path / "run", class_names=classes, verbose=0)
-    monkeypatch.setattr(RunBackup, "_save_model", save)
+    monkeypatch.setattr(RunBackup, "on_epoch_end", save)
     assert _epochs(tmp_path / "run" / "history.csv") == [0, 1, 2]
     keras.backend.clear_session()
     resumed = train(cfg, train_data, val_data, tmp_path / "run", class_names=classes, verbose=0)

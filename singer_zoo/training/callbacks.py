@@ -4,13 +4,12 @@
   validation loss exists only on validation epochs (every `validation_every` epochs), the
   patience is counted in EPOCHS, and a new best must beat the old one by a relative margin
   (`new < best * (1 - min_improvement)`; the paper's "at least 99.5 % improvement").
-- `RunBackup`: Keras' `BackupAndRestore` (weights, optimizer state and epoch every epoch)
-  that also saves and restores the early-stopping state (best value, best epoch, wait,
-  best weights), the random-seed states (dropout masks) and the training time, which
-  `BackupAndRestore` alone does not keep;
-  trims `history.csv` back to the restored epoch so a resumed run continues the log
-  without duplicate rows; survives a kill in the middle of writing a checkpoint; and says
-  when it resumes.
+- `RunBackup`: a resumable run state, on public Keras API only: weights, optimizer state
+  and epoch every epoch (as Keras' `BackupAndRestore`), plus the early-stopping state
+  (best value, best epoch, wait, best weights), the random-seed states (dropout masks) and
+  the training time, which `BackupAndRestore` does not keep; trims `history.csv` back to
+  the restored epoch so a resumed run continues the log without duplicate rows; survives a
+  kill in the middle of writing a checkpoint; and says when it resumes.
 - `BudgetEstimate`: after the first epoch of a session, one line with its time and what
   the rest of the epoch budget would take at that pace.
 """
@@ -32,29 +31,51 @@ log = logging.getLogger(__name__)
 RUN_STATE = "run_state.json"
 
 
-class PaperEarlyStopping(keras.callbacks.EarlyStopping):
+class PaperEarlyStopping(keras.callbacks.Callback):
     """Stop when `val_loss` has not improved by `min_improvement` (relative) for `patience`
-    epochs; validation runs every `validation_every` epochs, so Keras' check counter is
-    ceil(patience / validation_every). Best weights are restored at the end of training.
+    epochs; validation runs every `validation_every` epochs, so the check counter is
+    ceil(patience / validation_every). The best weights are restored at the end of training.
+
+    The rule of Keras' `EarlyStopping` with the paper's margin, written on the public
+    `Callback` API; unlike `EarlyStopping` it does not reset its state when `fit` begins,
+    so a state restored by `RunBackup.restore` before `fit` is kept (one instance per run).
     """
 
     def __init__(self, patience: int, validation_every: int, min_improvement: float = 0.0,
                  monitor: str = "val_loss", verbose: int = 0):
+        super().__init__()
         self.patience_epochs = int(patience)
         self.validation_every = int(validation_every)
         self.min_improvement = float(min_improvement)
-        super().__init__(monitor=monitor, mode="min", verbose=verbose,
-                         patience=math.ceil(self.patience_epochs / self.validation_every),
-                         restore_best_weights=True)
+        self.monitor = monitor
+        self.verbose = verbose
+        self.patience = math.ceil(self.patience_epochs / self.validation_every)  # validations
+        self.set_state({"best": None, "best_epoch": 0, "wait": 0, "stopped_epoch": 0}, None)
 
-    def _is_improvement(self, monitor_value, reference_value):
-        if reference_value is None:
-            return True
-        return float(monitor_value) < float(reference_value) * (1.0 - self.min_improvement)
+    def improves(self, value: float) -> bool:
+        """Whether `value` is a new best: below best x (1 - min_improvement)."""
+        return self.best is None or float(value) < float(self.best) * (1.0 - self.min_improvement)
 
-    def get_monitor_value(self, logs):
-        # Silent on the epochs without validation (Keras would warn on each of them).
-        return (logs or {}).get(self.monitor)
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None:  # an epoch without validation
+            return
+        self.wait += 1
+        if self.improves(current):
+            self.best, self.best_epoch, self.wait = float(current), epoch, 0
+            self.best_weights = self.model.get_weights()
+        elif self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping", flush=True)
+        if self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.", flush=True)
+            self.model.set_weights(self.best_weights)
 
     def state(self) -> dict:
         """The JSON-able counters (the best weights are saved separately)."""
@@ -106,94 +127,98 @@ def trim_csv(path: Path, first_epoch: int) -> None:
         fh.truncate()
 
 
-class RunBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` in `backup_dir` that also persists `early_stopping`'s state.
+class RunBackup(keras.callbacks.Callback):
+    """A resumable run in `backup_dir`: weights, optimizer state, epoch, `early_stopping`'s
+    state, the random-seed states and the training time, written at the end of every epoch.
 
-    The early-stopping state is stored for the last two saved epochs (keyed by epoch), so
-    whichever epoch Keras restores (it falls back to the previous backup if the latest is
-    damaged, and a kill can land between the two writes) the matching state is used.
-    Must come after `early_stopping` and `csv_logger` in the callback list.
+    Files: `epoch<N>.weights.h5` (model and optimizer variables after N epochs),
+    `best_epoch<B>.npz` (early stopping's best weights) and `run_state.json`, written last
+    and atomically: it is the commit point, so a kill at any moment leaves the previous
+    checkpoint whole. The last two checkpoints are kept; if the newest one cannot be read,
+    the one before is used, and with none readable the run starts over (said).
+    Only public Keras API: `save_weights` / `load_weights`, `Optimizer.build` and
+    `fit(initial_epoch=...)`. Usage, before `fit`:
+
+        backup.set_model(model)
+        epoch = backup.restore()   # 0 for a new run
+        model.fit(..., initial_epoch=epoch, callbacks=[early_stopping, ..., backup])
+
     The checkpoint is kept at the end of training (the trainer deletes it once the run's
     results are written), so a kill during the final writes loses nothing.
     """
 
+    KEEP = 2
+
     def __init__(self, backup_dir, early_stopping: PaperEarlyStopping | None = None,
-                 history_csv: Path | None = None, save_freq="epoch", verbose: int = 0):
-        super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True,
-                         delete_checkpoint=False)
+                 history_csv: Path | None = None, verbose: int = 0):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
         self.early_stopping = early_stopping
         self.verbose = verbose
         self.history_csv = Path(history_csv) if history_csv else None
         self.initial_epoch = 0
+        self._restored = False
         self._seconds_before = 0.0
         self._session_start = time.monotonic()
 
     @property
     def _state_path(self) -> Path:
-        return Path(self.backup_dir) / RUN_STATE
+        return self.backup_dir / RUN_STATE
+
+    def _weights_path(self, epochs_done: int) -> Path:
+        return self.backup_dir / f"epoch{epochs_done}.weights.h5"
 
     def _best_path(self, best_epoch: int) -> Path:
-        return Path(self.backup_dir) / f"best_epoch{best_epoch}.npz"
+        return self.backup_dir / f"best_epoch{best_epoch}.npz"
 
     @property
     def train_seconds(self) -> float:
         """Training wall time over all sessions of the run (restored on resume)."""
         return self._seconds_before + (time.monotonic() - self._session_start)
 
-    def _restore(self, logs) -> None:
-        """Keras' restore, made safe against a kill while a checkpoint was being written.
-
-        Keras falls back to the previous checkpoint only on an unreadable weights file
-        (OSError); a truncated metadata JSON (ValueError) gets the same fallback here, and
-        with no usable checkpoint at all (killed during the very first save) the run
-        starts over.
-        """
+    def _states(self) -> dict:
         try:
-            super().on_train_begin(logs)  # restores weights, optimizer and the epoch
-            return
-        except (OSError, ValueError) as e:
-            problem = e
-        previous = (self._prev_weights_path, self._prev_training_metadata_path)
-        if all(os.path.exists(p) for p in previous):
-            shutil.copy(self._prev_weights_path, self._weights_path)
-            shutil.copy(self._prev_training_metadata_path, self._training_metadata_path)
-            try:
-                super().on_train_begin(logs)
-                return
-            except (OSError, ValueError) as e:
-                problem = e
-        log.warning("%s: no readable checkpoint (%s); starting the run over",
-                    self.backup_dir, problem)
-        shutil.rmtree(self.backup_dir, ignore_errors=True)
+            return json.loads(self._state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except ValueError as e:  # not written by this class (it replaces the file whole)
+            log.warning("%s: unreadable (%s)", self._state_path, e)
+            return {}
 
     def restore(self) -> int:
-        """Restore the run (weights, optimizer, early stopping, history.csv) into the model
-        given by `set_model`, before `fit`; return the epoch to resume at (0: a new run).
-        The trainer calls it first so that the input stream can start at that epoch;
-        `on_train_begin` then restores nothing again."""
-        self.on_train_begin()
+        """Restore the newest readable checkpoint into the model given by `set_model`
+        (weights, optimizer, early stopping, seeds, time; history.csv trimmed to it) and
+        return the number of epochs it holds: `fit`'s `initial_epoch` (0: a new run)."""
         self._restored = True
-        return self.initial_epoch
-
-    def on_train_begin(self, logs=None):
-        if getattr(self, "_restored", False):
-            self._restored = False  # a later fit() with this callback restores again
-            self._session_start = time.monotonic()
-            return
-        self._restore(logs)
         self._session_start = time.monotonic()
-        self.initial_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
-        if self.initial_epoch and self.verbose:
-            print(f"resuming the interrupted run after epoch {self.initial_epoch} (checkpoint "
-                  f"in {self.backup_dir})", flush=True)
+        states = self._states()
+        for epoch in sorted(states, key=int, reverse=True):
+            optimizer = self.model.optimizer
+            if optimizer is not None and not optimizer.built:
+                optimizer.build(self.model.trainable_variables)  # its variables, to load
+            try:
+                self.model.load_weights(self._weights_path(int(epoch)))
+            except (OSError, ValueError) as e:
+                log.warning("%s: checkpoint of epoch %s unreadable (%s)", self.backup_dir,
+                            epoch, e)
+                continue
+            self._apply(int(epoch), states[epoch])
+            return self.initial_epoch
+        if self.backup_dir.exists():
+            log.warning("%s: no readable checkpoint; starting the run over", self.backup_dir)
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+        self.initial_epoch = 0
         if self.history_csv is not None:
-            trim_csv(self.history_csv, self.initial_epoch)
-        if not self._state_path.exists():
-            return
-        states = json.loads(self._state_path.read_text(encoding="utf-8"))
-        state = states.get(str(self.initial_epoch))
-        if state is None:
-            return
+            trim_csv(self.history_csv, 0)
+        return 0
+
+    def _apply(self, epoch: int, state: dict) -> None:
+        self.initial_epoch = epoch
+        if self.verbose:
+            print(f"resuming the interrupted run after epoch {epoch} (checkpoint in "
+                  f"{self.backup_dir})", flush=True)
+        if self.history_csv is not None:
+            trim_csv(self.history_csv, epoch)
         self._seconds_before = state["train_seconds"]
         for var, value in zip(seed_states(self.model), state.get("seeds", [])):
             var.assign(np.asarray(value, dtype=var.dtype))
@@ -205,31 +230,41 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             weights = _load_npz(self._best_path(es_state["best_epoch"]))
         es.set_state(es_state, weights)
 
-    def _save_model(self):
-        Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
-        states = {}
-        if self._state_path.exists():
-            states = json.loads(self._state_path.read_text(encoding="utf-8"))
+    def on_train_begin(self, logs=None):
+        if not self._restored:
+            raise RuntimeError("RunBackup: call restore() before fit() and pass the epoch it "
+                               "returns as fit's initial_epoch")
+        self._restored = False  # a later fit() restores again
+        self._session_start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.backup_dir / f"saving{done}.weights.h5"
+        self.model.save_weights(tmp)
+        os.replace(tmp, self._weights_path(done))
         es = self.early_stopping
         es_state = es.state() if es is not None else None
         if es_state is not None and es_state["best"] is not None and es.best_weights is not None:
             best = self._best_path(es_state["best_epoch"])
-            if not best.exists() or es_state["best_epoch"] == self._current_epoch - 1:
+            if not best.exists() or es_state["best_epoch"] == epoch:
                 _save_npz(best, es.best_weights)
         seeds = [np.asarray(keras.ops.convert_to_numpy(v)).tolist()
                  for v in seed_states(self.model)]
-        states[str(self._current_epoch)] = {"early_stopping": es_state, "seeds": seeds,
-                                            "train_seconds": self.train_seconds}
-        states = dict(sorted(states.items(), key=lambda kv: int(kv[0]))[-2:])
+        states = self._states()
+        states[str(done)] = {"early_stopping": es_state, "seeds": seeds,
+                             "train_seconds": self.train_seconds}
+        states = dict(sorted(states.items(), key=lambda kv: int(kv[0]))[-self.KEEP:])
         tmp = self._state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(states), encoding="utf-8")
-        os.replace(tmp, self._state_path)
-        used = {self._best_path(s["early_stopping"]["best_epoch"]).name
-                for s in states.values() if s["early_stopping"] is not None}
-        for old in Path(self.backup_dir).glob("best_epoch*.npz"):
+        os.replace(tmp, self._state_path)  # the commit point
+        used = {self._weights_path(int(e)).name for e in states}
+        used |= {self._best_path(s["early_stopping"]["best_epoch"]).name
+                 for s in states.values() if s["early_stopping"] is not None}
+        for old in [*self.backup_dir.glob("epoch*.weights.h5"),
+                    *self.backup_dir.glob("best_epoch*.npz")]:
             if old.name not in used:
                 old.unlink()
-        super()._save_model()
 
 
 def _duration(seconds: float) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -59,13 +60,14 @@ def validation_eer(embedder: keras.Model, pairs: list) -> float:
 def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size: int = 128,
                          learning_rate: float = 1e-3, scale: float = 16.0,
                          validate_every: int = 50, val_batches: int = 8,
-                         precise_bn_batches: int = 50, augment: bool = True, seed: int = 0,
-                         log=print) -> dict:
+                         precise_bn_batches: int = 50, augment: bool = True,
+                         decay: bool = True, seed: int = 0, log=print) -> dict:
     """Train `cfg`'s embedder (its arch must have `unit_embedding`) on `train` (a TrainData:
     FeatureSet + singer label per recording) for `steps` steps, early-stopped on the
     validation EER of `val`'s singers (none of them in `train`); returns metrics.json.
     `augment` masks frequency bands and time spans of every training batch
-    (`spec_augment`, seeded by (seed, step))."""
+    (`spec_augment`, seeded by (seed, step)); with `decay` the learning rate follows a
+    cosine from `learning_rate` down to 1 % of it at the last step (else it is constant)."""
     if not cfg.arch.unit_embedding:
         raise ConfigError(f"{cfg.name}: a cosine softmax trains unit-length embeddings; set "
                           f"arch.unit_embedding: true")
@@ -90,7 +92,9 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
     else:
         keras.utils.set_random_seed(seed)
         model = cosine_softmax_model(build_embedder(cfg), len(singers), scale)
-        model.compile(keras.optimizers.Adam(learning_rate),
+        lr = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) \
+            if decay else learning_rate
+        model.compile(keras.optimizers.Adam(lr),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         state = {"step": 0, "best_eer": 1.0, "best_step": 0, "history": []}
@@ -114,8 +118,11 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         if eer < state["best_eer"]:
             state["best_eer"], state["best_step"] = eer, state["step"]
             embedder.save_weights(best_file)
-        model.save(latest)
-        state_file.write_text(json.dumps(state), encoding="utf-8")
+        model.save(out / "saving.keras")  # written aside, then renamed: a kill mid-write
+        # leaves the previous pair whole
+        (out / "state.json.tmp").write_text(json.dumps(state), encoding="utf-8")
+        os.replace(out / "saving.keras", latest)
+        os.replace(out / "state.json.tmp", state_file)
         log(f"step {row['step']}: loss {row['loss']:.4f} accuracy {row['accuracy']:.3f} "
             f"val EER {eer:.4f} ({time.perf_counter() - start:.0f} s)")
     embedder.load_weights(best_file)
@@ -127,7 +134,7 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         w.writeheader()
         w.writerows(state["history"])
     metrics = {"objective": "cosine_softmax", "scale": scale, "steps": steps,
-               "spec_augment": augment,
+               "spec_augment": augment, "cosine_decay": decay,
                "batch_size": batch_size, "learning_rate": learning_rate,
                "training_singers": int(len(singers)),
                "validation_singers": int(len(np.unique(val.labels))),
