@@ -68,3 +68,33 @@ def test_train_on_jax_without_tensorflow_then_export_on_tensorflow(tmp_path, run
     card = json.loads((tmp_path / "exported" / "metadata.json").read_text())
     assert card["config"]["arch"]["stem_filters"] == 8
     shutil.rmtree(tmp_path / "exported")
+
+
+def test_pretraining_recipe_runs_on_jax_without_tensorflow(tmp_path, run_no_tf):
+    """The pretrained embedders' training step (recipes/train_pack.py, cosine softmax, the
+    shipped x-vector row at its real size) on the JAX backend with TensorFlow unimportable,
+    as on the GPU machine: it writes an embedder that loads on the TensorFlow backend and
+    gives unit-length embeddings there."""
+    from singer_zoo.data.pack import write_pack
+    from singer_zoo.features import extract_features
+
+    cfg = get_config("mobile_tdnn_statistics")
+    rng = np.random.default_rng(0)
+    items = [(extract_features(rng.standard_normal(22050 * 7).astype(np.float32) * (1 + s),
+                               cfg.features), f"s{s}", f"song{k}", "test", f"s{s}|{k}")
+             for s in range(6) for k in range(2)]
+    pack = write_pack(items, tmp_path / "pack.npz", cfg.features)
+    run = tmp_path / "run"
+    argv = [str(pack), "--out", str(run), "--row", "mobile_tdnn_statistics=1", "--objective",
+            "cosine-softmax", "--batch-size", "8", "--steps-per-epoch", "2", "--window-hop",
+            "32", "--val-fraction", "0.34"]
+    code = ("import sys; sys.path.insert(0, 'recipes'); import train_pack\n"
+            f"assert train_pack.main({argv!r}) == 0\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' in sys.modules\n")
+    run_no_tf(code)
+    metrics = json.loads((run / "mobile_tdnn_statistics" / "metrics.json").read_text())
+    assert metrics["objective"] == "cosine_softmax" and metrics["steps"] >= 2
+    embedder = keras.saving.load_model(run / "mobile_tdnn_statistics" / "embedder.keras")
+    x = np.stack([items[0][0][:cfg.features.window_frames]])
+    v = np.asarray(embedder.predict(x, verbose=0))
+    assert v.shape == (1, 16) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
