@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The shipped embedders (singer_zoo/shipped/): train on real recorded voices, evaluate on held-out
-# speakers, export. Reproduces docs/real_voices.md from scratch:
+# The two older shipped embedders (mobile_resnext_attention, t2_resnext_shallow_average): train on
+# real recorded voices, evaluate on held-out speakers, export. Reproduces docs/real_voices.md
+# from scratch (the x-vector embedders mobile_tdnn_statistics and tdnn_statistics come from the
+# data engine's pack instead: docs/pretrained.md, "How the shipped embedders were trained"):
 #
 #     bash recipes/pretrain.sh
 #
