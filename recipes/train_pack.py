@@ -113,8 +113,8 @@ def main(argv=None) -> int:
                    default="contrastive", help="the rows' training objective: the paper's "
                    "siamese pairs (the trainer), or a cosine softmax over the pack's training "
                    "singers (rows with arch.unit_embedding; training.cosine_softmax)")
-    p.add_argument("--decay", action=argparse.BooleanOptionalAction, default=True,
-                   help="cosine softmax: cosine learning-rate decay to 1 %% (--no-decay: constant)")
+    p.add_argument("--decay", action="store_true",
+                   help="cosine softmax: cosine learning-rate decay to 1 %% (default: constant)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 

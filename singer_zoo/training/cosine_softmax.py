@@ -61,13 +61,14 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
                          learning_rate: float = 1e-3, scale: float = 16.0,
                          validate_every: int = 50, val_batches: int = 8,
                          precise_bn_batches: int = 50, augment: bool = True,
-                         decay: bool = True, seed: int = 0, log=print) -> dict:
+                         decay: bool = False, seed: int = 0, log=print) -> dict:
     """Train `cfg`'s embedder (its arch must have `unit_embedding`) on `train` (a TrainData:
     FeatureSet + singer label per recording) for `steps` steps, early-stopped on the
     validation EER of `val`'s singers (none of them in `train`); returns metrics.json.
     `augment` masks frequency bands and time spans of every training batch
     (`spec_augment`, seeded by (seed, step)); with `decay` the learning rate follows a
-    cosine from `learning_rate` down to 1 % of it at the last step (else it is constant)."""
+    cosine from `learning_rate` down to 1 % of it at the last step (default: constant, which
+    generalised better on the 9.2-h pack: docs/pretrained.md)."""
     if not cfg.arch.unit_embedding:
         raise ConfigError(f"{cfg.name}: a cosine softmax trains unit-length embeddings; set "
                           f"arch.unit_embedding: true")
