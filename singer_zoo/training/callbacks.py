@@ -192,10 +192,10 @@ class RunBackup(keras.callbacks.Callback):
         self._restored = True
         self._session_start = time.monotonic()
         states = self._states()
+        optimizer = self.model.optimizer
+        if states and optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)  # its variables, to load
         for epoch in sorted(states, key=int, reverse=True):
-            optimizer = self.model.optimizer
-            if optimizer is not None and not optimizer.built:
-                optimizer.build(self.model.trainable_variables)  # its variables, to load
             try:
                 self.model.load_weights(self._weights_path(int(epoch)))
             except (OSError, ValueError) as e:

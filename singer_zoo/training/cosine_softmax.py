@@ -119,8 +119,8 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         if eer < state["best_eer"]:
             state["best_eer"], state["best_step"] = eer, state["step"]
             embedder.save_weights(best_file)
-        model.save(out / "saving.keras")  # written aside, then renamed: a kill mid-write
-        # leaves the previous pair whole
+        model.save(out / "saving.keras")  # written aside, then renamed: a kill while writing
+        # leaves the previous pair whole (only one between the two renames can split it)
         (out / "state.json.tmp").write_text(json.dumps(state), encoding="utf-8")
         os.replace(out / "saving.keras", latest)
         os.replace(out / "state.json.tmp", state_file)

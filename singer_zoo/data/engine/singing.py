@@ -99,8 +99,6 @@ def sing(an: Analysis, song: dict, seconds: float, rng, transpose: float = 0.0,
     """(samples,) float32 peak 0.9: the analysed voice singing `song` for `seconds`, in its
     own register (whole octaves, `melody.fit_register`) moved by `transpose` semitones.
     Speech longer than seconds / MIN_STRETCH is cut to a random run of that length."""
-    import pyworld
-
     if seconds <= 0:
         raise ConfigError(f"sing: seconds must be positive, got {seconds}")
     n_out = round(seconds * 1000 / FRAME_MS)
@@ -122,10 +120,7 @@ def sing(an: Analysis, song: dict, seconds: float, rng, transpose: float = 0.0,
     sp = np.where(sung[:, None], sp, sp * 1e-4)  # rests: -40 dB
     if tract != 1.0:
         sp = warp_envelope(sp, tract)
-    y = pyworld.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),
-                           np.ascontiguousarray(ap), an.sr, frame_period=FRAME_MS)
-    y = y[:round(seconds * an.sr)]
-    return (0.9 * y / (np.abs(y).max() + 1e-9)).astype(np.float32)
+    return _synthesize(f0, sp, ap, an.sr, seconds)
 
 
 def speak(an: Analysis, seconds: float, rng, transpose: float = 0.0,
@@ -133,8 +128,6 @@ def speak(an: Analysis, seconds: float, rng, transpose: float = 0.0,
     """(samples,) float32 peak 0.9: a random run of `seconds` of the analysed speech at its own
     timing and intonation, moved by `transpose` semitones and `tract` (a pseudo-singer's
     speaking voice; speech shorter than `seconds` repeats)."""
-    import pyworld
-
     if seconds <= 0:
         raise ConfigError(f"speak: seconds must be positive, got {seconds}")
     n_out = round(seconds * 1000 / FRAME_MS)
@@ -143,7 +136,14 @@ def speak(an: Analysis, seconds: float, rng, transpose: float = 0.0,
     idx = np.arange(first, first + n_out) % an.n_frames
     f0 = an.f0[idx] * 2.0 ** (transpose / 12)
     sp = an.sp[idx] if tract == 1.0 else warp_envelope(an.sp[idx], tract)
+    return _synthesize(f0, sp, an.ap[idx], an.sr, seconds)
+
+
+def _synthesize(f0, sp, ap, sr: int, seconds: float) -> np.ndarray:
+    """WORLD synthesis of (f0, sp, ap), cut to `seconds`, as float32 at peak 0.9."""
+    import pyworld
+
     y = pyworld.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),
-                           np.ascontiguousarray(an.ap[idx]), an.sr, frame_period=FRAME_MS)
-    y = y[:round(seconds * an.sr)]
+                           np.ascontiguousarray(ap), sr, frame_period=FRAME_MS)
+    y = y[:round(seconds * sr)]
     return (0.9 * y / (np.abs(y).max() + 1e-9)).astype(np.float32)
