@@ -35,6 +35,7 @@ class Budget:
     validation_every: int | None = None
     patience: int | None = None
     batch_size: int | None = None
+    learning_rate: float | None = None
 
     def apply(self, cfg: ZooConfig) -> ZooConfig:
         return cfg.with_train(**dataclasses.asdict(self))
@@ -140,8 +141,11 @@ def _aligned(rows: list, baseline_vectors: np.ndarray, baseline_paths: list):
 
 
 def run_table2(manifest, out_dir, rows=None, budget: Budget = Budget(), cache_dir=None,
-               workers: int | Workers = 2, verbose: int = 0) -> Path:
-    """Singing performance embedding (Table 2, Figures 3-5, 7) on the song-disjoint split."""
+               workers: int | Workers = 2, verbose: int = 0,
+               fractions=(0.6, 0.2, 0.2)) -> Path:
+    """Singing performance embedding (Table 2, Figures 3-5, 7) on the song-disjoint split
+    (`embedding_split` with `fractions` of the songs for train / validation / test, when the
+    manifest has neither a split column nor DAMP-balanced's songs)."""
     from singer_zoo.evaluation.baseline import baseline_performance_vectors
     from singer_zoo.evaluation.knn import knn_accuracies
     from singer_zoo.evaluation.plots import plot_knn_bars, plot_tsne
@@ -152,7 +156,7 @@ def run_table2(manifest, out_dir, rows=None, budget: Budget = Budget(), cache_di
 
     out_dir = Path(out_dir)
     configs = [budget.apply(c) for c in table_configs("table2", rows)]
-    split = embedding_split(manifest)
+    split = embedding_split(manifest, fractions)
     check_verification_split(split["test"])  # before hours of training, not after
     rows_out = []
     for i, cfg in enumerate(configs, 1):
