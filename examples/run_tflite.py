@@ -9,8 +9,9 @@ distance and similarity exp(-distance).
 The model's contract: input `waveform`, float32, mono, 22050 Hz, exactly N samples
 (N = the input's length, 132300 = 6 s); outputs `embedding` (16,) and
 `window_embeddings` (n_windows, 16). A recording is cut into consecutive N-sample clips
-(the last one zero-padded when it is at least half full; a recording shorter than N is
-padded to one clip; silent clips are skipped) and the clip embeddings are averaged.
+(a last partial clip of at least N / 2 samples becomes the recording's last N samples; a
+recording shorter than N is repeated to fill one clip; silent clips are skipped) and the
+clip embeddings are averaged.
 """
 import sys
 
@@ -31,12 +32,14 @@ def read_mono(path: str) -> np.ndarray:
 
 
 def clips(y: np.ndarray, n: int) -> list:
-    """Consecutive n-sample clips; a last partial clip of at least n / 2 samples (or the
-    only one) is zero-padded; silent clips (peak < SILENT) are dropped unless all are."""
+    """Consecutive n-sample clips, each only the recording's own audio: a last partial
+    clip of at least n / 2 samples is the recording's last n samples, a recording shorter
+    than n is repeated to n; silent clips (peak < SILENT) are dropped unless all are."""
+    if len(y) < n:
+        return [np.resize(y, n)]  # tiles
     full = [y[i:i + n] for i in range(0, len(y) - n + 1, n)]
-    rest = y[len(full) * n:]
-    if not full or len(rest) >= n // 2:
-        full.append(np.pad(rest, (0, n - len(rest))))
+    if len(y) - len(full) * n >= n // 2:
+        full.append(y[-n:])
     voiced = [c for c in full if np.abs(c).max() >= SILENT]
     return voiced or full
 

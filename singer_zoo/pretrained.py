@@ -12,7 +12,8 @@ change with every re-export): `build(name)` recreates them with the package's ow
 from the verified embedder.keras into `cache_dir()/exported/<name>-<sha12>/`, once; the
 export's equality checks run again on the rebuilt files, the new card records their sha256,
 and every later `singer_zoo.load(name)` verifies them against it before loading (the
-cached card's `rebuilt_from` holds the sha256 of the shipped file it was built from). A card may
+cached card's `rebuilt_from` holds the sha256 of the shipped file it was built from and the
+export's `GRAPH_VERSION`: a cache built by an older export graph is rebuilt). A card may
 give an `origin` URL instead of shipping embedder.keras (a model hosted elsewhere): the file
 is then fetched with `resources.get_file`, checked against the card's sha256.
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from singer_zoo.errors import IntegrityError, UnknownNameError
 from singer_zoo.export import card as card_mod
-from singer_zoo.export import export
+from singer_zoo.export import GRAPH_VERSION, export
 from singer_zoo.export import publish as publish_mod
 from singer_zoo.resources import MissingPackageData, cache_dir, get_file, package_path
 
@@ -95,13 +96,15 @@ def build(name: str, force: bool = False) -> Path:
     out = cache_dir() / "exported" / f"{name}-{digest[:12]}"
     if not force and (out / card_mod.CARD).is_file():
         try:
-            if card_mod.verify(out).get(REBUILT_FROM, {}).get("sha256") == digest:
-                return out
+            built = card_mod.verify(out).get(REBUILT_FROM, {})
+            if built.get("sha256") == digest and built.get("graph") == GRAPH_VERSION:
+                return out  # else built from another file or by an older export graph
         except IntegrityError as e:
             log.warning("rebuilding %s: the cached export failed its check (%s)", name, e)
     modes = tuple(m for m in card.get("tflite", {}) if m in REBUILT_MODES)
     log.warning("building the SavedModel/TFLite files of %s into %s (once)", name, out)
-    rebuilt = {REBUILT_FROM: {"sha256": digest, "shipped": f"singer_zoo/shipped/{name}"}}
+    rebuilt = {REBUILT_FROM: {"sha256": digest, "graph": GRAPH_VERSION,
+                              "shipped": f"singer_zoo/shipped/{name}"}}
     export(keras_path.parent, out, modes, name=card["name"], onnx=bool(card.get("onnx")),
            card_extra=rebuilt)
     return out

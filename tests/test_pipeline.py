@@ -35,12 +35,12 @@ def test_window_index_follows_chop():
     for f, n in zip(fs.features, (40, 10, 24, 30)):  # views of one matrix, values kept
         assert np.array_equal(f, rng.random((n, 8), np.float32) * 60)
         assert np.shares_memory(f, fs.frames)
-    assert fs.frames.shape == (40 + 16 + 24 + 30, 8)  # the 10-frame one padded to 16
-    # 40 frames: 1 + (40 - 16) // 4 = 7 windows; 10 frames: padded to one window
+    assert fs.frames.shape == (40 + 16 + 24 + 30, 8)  # the 10-frame one tiled to 16
+    # 40 frames: 1 + (40 - 16) // 4 = 7 windows; 10 frames: tiled to one window
     assert [int((fs.window_index[:, 0] == i).sum()) for i in range(4)] == [7, 1, 3, 4]
     for i in range(4):
         assert np.array_equal(fs.recording_windows(i), feats.chop(fs.features[i], SMALL))
-    assert np.all(fs.recording_windows(1)[0, 10:] == 0)
+    assert np.array_equal(fs.recording_windows(1)[0, 10:], fs.features[1][:6])
     sub = fs.subset([2, 0])
     assert [r.recording for r in sub.recordings] == ["r2", "r0"] and sub.n_windows == 10
     with pytest.raises(ConfigError, match="shape"):

@@ -16,7 +16,7 @@ import singer_zoo
 from singer_zoo import inference, pretrained, resources
 from singer_zoo.cli import main
 from singer_zoo.errors import IntegrityError, UnknownNameError
-from singer_zoo.export import card, export
+from singer_zoo.export import GRAPH_VERSION, card, export
 from singer_zoo.registry import all_configs, list_models
 from singer_zoo.resources import DownloadError, MissingPackageData, get_file
 from test_export import make_run, voice
@@ -87,6 +87,14 @@ def test_publish_then_load_by_name_builds_once(tiny_export, shipped, tmp_path, m
     with monkeypatch.context() as m:  # second load: the cache is used as it is
         m.setattr(pretrained, "export", no_rebuild)
         assert singer_zoo.load("tiny").path == emb.path
+    cached = card.read_card(emb.path)  # a cache built by an older export graph is rebuilt
+    cached["rebuilt_from"]["graph"] = GRAPH_VERSION - 1
+    (emb.path / card.CARD).write_text(json.dumps(cached), encoding="utf-8")
+    builds = []
+    with monkeypatch.context() as m:
+        m.setattr(pretrained, "export", lambda *a, **k: builds.append(export(*a, **k)))
+        assert singer_zoo.load("tiny").card["rebuilt_from"]["graph"] == GRAPH_VERSION
+    assert len(builds) == 1
     weights = emb.path / "saved_model" / "variables" / "variables.data-00000-of-00001"
     weights.write_bytes(b"tampered")  # a damaged cache is rebuilt, not loaded
     assert singer_zoo.load("tiny").embed(y) == pytest.approx(emb.embed(y), abs=1e-6)

@@ -55,9 +55,10 @@ class FeatureSet:
     """Per-recording feature matrices and the index of their windows.
 
     All frames live in one contiguous (total frames, bins) float32 matrix; `features[i]` is
-    a view of recording i's rows. A recording shorter than one window is followed by zero
-    rows (the dB floor) up to one window, as `chop` pads. `window_index[i] = (recording
-    index, start frame)`; `window_rows[i]` is that window's first row in the matrix.
+    a view of recording i's rows. A recording shorter than one window is followed by its
+    own frames again up to one window, as `chop` tiles it (`fill_window`).
+    `window_index[i] = (recording index, start frame)`; `window_rows[i]` is that window's
+    first row in the matrix.
     """
 
     features: list  # of (frames, bins) float32 arrays, one per recording
@@ -79,11 +80,11 @@ class FeatureSet:
                 raise ConfigError(f"FeatureSet: features of {self.recordings[i].path} have "
                                   f"shape {np.shape(f)}, expected (frames, {bins})")
         lengths = [len(f) for f in self.features]
-        begin = np.cumsum([0] + [max(n, w) for n in lengths])  # short ones padded to w
+        begin = np.cumsum([0] + [max(n, w) for n in lengths])  # short ones tiled to w
         self.frames = _aligned_zeros((int(begin[-1]), bins))
         index = [np.zeros((0, 2), np.int64)]
         for i, f in enumerate(self.features):
-            self.frames[begin[i]:begin[i] + len(f)] = f
+            self.frames[begin[i]:begin[i + 1]] = feats.fill_window(f, w)
             starts = np.arange(feats.n_windows(len(f), self.config), dtype=np.int64) * hop
             index.append(np.stack([np.full_like(starts, i), starts], axis=1))
         self.features = [self.frames[b:b + n] for b, n in zip(begin, lengths)]

@@ -41,6 +41,10 @@ from singer_zoo.export.savedmodel import (EmbeddingGraph, check_savedmodel, embe
 from singer_zoo.features import extract_windows
 from singer_zoo.models import zoo_config_of
 
+# What the exported graphs compute beyond the Keras embedder (front end, windowing),
+# numbered so that exports built by an older package are rebuilt (`pretrained.build`):
+# 2 = a recording shorter than one window is tiled to one (`FrameWindows`), not zero-padded.
+GRAPH_VERSION = 2
 SAVEDMODEL_TOL = 1e-4  # max |SavedModel - Keras| per embedding value
 TFLITE_TOL = 1e-3  # max |TFLite float32 - Keras|
 MIN_COSINE = 0.99  # quantised (int8, full-int8) embeddings vs float32

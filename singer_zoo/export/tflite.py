@@ -132,10 +132,11 @@ def run(model, waveform: np.ndarray, num_threads: int | None = None) -> dict[str
 
 def clips_of(waveform: np.ndarray, clip_samples: int) -> list[np.ndarray]:
     """Consecutive non-overlapping clips of exactly `clip_samples` (a short recording is
-    zero-padded to one clip); the calibration and check inputs of the TFLite files."""
+    repeated to fill one clip, as `FrameWindows` tiles a short recording's frames); the
+    calibration and check inputs of the TFLite files."""
     y = np.asarray(waveform, np.float32)
     if len(y) < clip_samples:
-        y = np.pad(y, (0, clip_samples - len(y)))
+        y = np.resize(y, clip_samples)  # tiles
     n = len(y) // clip_samples
     return [y[i * clip_samples:(i + 1) * clip_samples] for i in range(n)]
 

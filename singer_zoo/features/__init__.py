@@ -17,7 +17,8 @@ import importlib
 _WHERE = {"CQTSpectrogram": "cqt", "power_to_db": "db", "power_to_db_np": "db",
           "extract_features": "extract", "extract_windows": "extract",
           "MelSpectrogram": "mel", "FRONTENDS": "registry", "build_frontend": "registry",
-          "FrameWindows": "windows", "chop": "windows", "gather_windows": "windows",
+          "FrameWindows": "windows", "chop": "windows", "fill_window": "windows",
+          "gather_windows": "windows",
           "n_windows": "windows", "handcrafted_features": "handcrafted"}
 
 
@@ -28,5 +29,5 @@ def __getattr__(name):
 
 
 __all__ = ["CQTSpectrogram", "FRONTENDS", "FrameWindows", "MelSpectrogram", "build_frontend",
-           "chop", "extract_features", "extract_windows", "gather_windows", "handcrafted_features",
-           "n_windows", "power_to_db", "power_to_db_np"]
+           "chop", "extract_features", "extract_windows", "fill_window", "gather_windows",
+           "handcrafted_features", "n_windows", "power_to_db", "power_to_db_np"]
