@@ -5,13 +5,14 @@ TensorFlow there) or anywhere else.
     KERAS_BACKEND=jax python recipes/train_pack.py PACK.npz --out runs/pretrain \
         --row mobile_resnext_attention=150 --row t2_resnext_shallow_average=120 \
         [--batch-size 64] [--learning-rate 3e-4] [--window-hop 1] [--mixed-precision]
-        [--objective cosine-softmax]
+        [--objective cosine-softmax] [--short-crops 0.25] [--steps 3600]
 
-For each ROW=SECONDS: the pack's singers are split speaker-disjoint (10 % held out for the
+For each ROW=SECONDS (or each ROW with `--steps N`: a budget independent of the machine's
+speed): the pack's singers are split speaker-disjoint (10 % held out for the
 trainer's early-stopping validation, seeded), the row's config gets the budget (epochs of
 `--steps-per-epoch` steps, validation every epoch, patience `--patience` epochs), and the
 number of epochs is set from a measured step time so that training takes about SECONDS
-(compilation excluded). The runs are `singer_zoo.training.train` runs: OUT/ROW/best.keras
+(compilation excluded), or from N. The runs are `singer_zoo.training.train` runs: OUT/ROW/best.keras
 (BN statistics re-estimated), history.csv, loss.png, metrics.json; a killed run resumes.
 Siamese rows also get OUT/ROW/embedder.keras: the single-tower embedder alone, without the
 optimizer state (what `singer-zoo export` publishes; a quarter of best.keras's size).
@@ -84,13 +85,14 @@ def cosine_softmax_row(cfg, seconds: float, train_data, val_data, args) -> dict:
     x = np.random.default_rng(0).uniform(0, 60, (args.batch_size, f, b)).astype("float32")
     per_step = timed_steps(model, x, np.arange(args.batch_size) % 8, 10)
     every = args.steps_per_epoch
-    steps = max(every, int(seconds / per_step) // every * every)
+    steps = args.steps or max(every, int(seconds / per_step) // every * every)
     print(f"{cfg.name}: {per_step * 1000:.0f} ms/step -> {steps} steps of "
           f"{args.batch_size} windows (cosine softmax)", flush=True)
     start = time.perf_counter()
     metrics = train_cosine_softmax(cfg, train_data, val_data, args.out / cfg.name, steps,
                                    args.batch_size, args.learning_rate,
-                                   validate_every=every, decay=args.decay, seed=args.seed)
+                                   validate_every=every, decay=args.decay,
+                                   short=args.short_crops, seed=args.seed)
     return {"ms_per_step": per_step * 1000, "wall_seconds":
             round(time.perf_counter() - start, 1), **metrics}
 
@@ -99,7 +101,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("pack", type=Path)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--row", action="append", required=True, metavar="ROW=SECONDS")
+    p.add_argument("--row", action="append", required=True, metavar="ROW[=SECONDS]",
+                   help="a zoo row and its training time (steps from a measured step time)")
+    p.add_argument("--steps", type=int, default=0,
+                   help="train every row this many steps instead (a budget that does not "
+                        "depend on the machine; a multiple of --steps-per-epoch)")
     p.add_argument("--batch-size", type=int, default=64, help="pairs (siamese) per step")
     p.add_argument("--learning-rate", type=float, default=3e-4)
     p.add_argument("--steps-per-epoch", type=int, default=200)
@@ -113,6 +119,9 @@ def main(argv=None) -> int:
                    default="contrastive", help="the rows' training objective: the paper's "
                    "siamese pairs (the trainer), or a cosine softmax over the pack's training "
                    "singers (rows with arch.unit_embedding; training.cosine_softmax)")
+    p.add_argument("--short-crops", type=float, default=0.0, metavar="FRACTION",
+                   help="cosine softmax: this fraction of each batch's windows become short "
+                        "recordings, cropped and tiled to a window (default 0)")
     p.add_argument("--decay", action="store_true",
                    help="cosine softmax: cosine learning-rate decay to 1 %% (default: constant)")
     p.add_argument("--seed", type=int, default=0)
@@ -130,20 +139,24 @@ def main(argv=None) -> int:
     train_data, val_data = split_by_singer(fs, singers, args.val_fraction, args.seed)
     summary = {}
     for spec in args.row:
-        row, seconds = spec.split("=")
+        row, _, seconds = spec.partition("=")
+        if not (seconds or args.steps):
+            raise SystemExit(f"--row {spec}: give ROW=SECONDS or --steps")
+        seconds = float(seconds or 0)
         cfg = get_config(row)
         if cfg.features != row_features:
             raise SystemExit(f"{row}: its front end differs from the pack's "
                              f"({cfg.features} vs {row_features})")
         if args.objective == "cosine-softmax":
-            summary[row] = cosine_softmax_row(cfg, float(seconds), train_data, val_data, args)
+            summary[row] = cosine_softmax_row(cfg, seconds, train_data, val_data, args)
             print(json.dumps({row: summary[row]}), flush=True)
             continue
         batch = args.batch_size * (2 if cfg.train.task == "siamese" else 1)
         probe = cfg.replace(train={"batch_size": args.batch_size,
                                    "learning_rate": args.learning_rate, "seed": args.seed})
         per_step = step_seconds(probe, batch)
-        epochs = max(2, int(float(seconds) / (per_step * args.steps_per_epoch)))
+        epochs = args.steps // args.steps_per_epoch if args.steps else \
+            max(2, int(seconds / (per_step * args.steps_per_epoch)))
         cfg = probe.replace(train={"max_epochs": epochs, "steps_per_epoch": args.steps_per_epoch,
                                    "validation_every": 1, "patience": args.patience})
         print(f"{row}: {per_step * 1000:.1f} ms/step -> {epochs} epochs x "

@@ -50,6 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from singer_zoo import get_config
 from singer_zoo.audio import load_audio
 from singer_zoo.data.engine import (
     AugmentConfig,
@@ -220,12 +221,12 @@ _JOB = None
 
 def pack_voice(name: str) -> str:
     """Pack every performance of one voice's identities into OUT/voices/<voice>.npz."""
-    plan, augmenter, parts, t0 = _JOB
+    plan, augmenter, parts, features, t0 = _JOB
     voice = next(v for v in plan.voices if v.name == name)
     idents = tuple(i for i in plan.identities if i.voice == name)
     sub = Plan((voice,), idents, {i.name: plan.songs[i.name] for i in idents}, plan.seed,
                plan.seconds, plan.sr, plan.spoken)
-    pack_stream(performances(sub, augmenter), parts / f"{name}.npz")
+    pack_stream(performances(sub, augmenter), parts / f"{name}.npz", features)
     return f"{name}: {len(sub)} recordings, {time.time() - t0:.0f}s"
 
 
@@ -254,6 +255,9 @@ def main(argv=None):
     ap.add_argument("--spoken", type=int, default=0,
                     help="spoken performances per identity of a recorded or TTS voice")
     ap.add_argument("--max-files", type=int, default=30, help="recordings per hedgewars voice")
+    ap.add_argument("--features", metavar="ROW",
+                    help="extract the features of this zoo row's front end (default: the "
+                         "default FeatureConfig, which most rows share)")
     ap.add_argument("--skip-heldout", action="store_true")
     ap.add_argument("--jobs", type=int, default=4, help="voices packed in parallel")
     ap.add_argument("--merge-only", action="store_true",
@@ -278,7 +282,8 @@ def main(argv=None):
     parts.mkdir(exist_ok=True)
     todo = [v for v in plan.voices if not (parts / f"{v.name}.npz").exists()]
     global _JOB  # the forked workers inherit the plan, the loaded audio and the room bank
-    _JOB = (plan, Augmenter(AugmentConfig(), SR, args.seed), parts, time.time())
+    features = get_config(args.features).features if args.features else None
+    _JOB = (plan, Augmenter(AugmentConfig(), SR, args.seed), parts, features, time.time())
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         for line in pool.imap_unordered(pack_voice, [v.name for v in todo]):
             print(line, flush=True)

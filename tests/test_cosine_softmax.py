@@ -116,3 +116,19 @@ def test_spec_augment_masks_bands_and_spans_with_the_window_mean():
         np.testing.assert_allclose(y[i][changed[i]], x[i].mean(), rtol=1e-5)
     np.testing.assert_array_equal(y, spec_augment(x, np.random.default_rng(1), bands=1,
                                                   band_bins=4, spans=1, span_frames=8))
+
+
+def test_short_crops_tile_a_contiguous_crop_of_each_chosen_window():
+    from singer_zoo.data.batches import short_crops
+
+    x = np.random.default_rng(0).uniform(0, 60, (200, 40, 8)).astype("float32")
+    y = short_crops(x, np.random.default_rng(1), fraction=0.25, min_frames=10)
+    assert y.shape == x.shape and not np.shares_memory(x, y)
+    changed = [i for i in range(len(x)) if not np.array_equal(x[i], y[i])]
+    assert 30 < len(changed) < 70  # a quarter of 200
+    for i in changed:  # y[i] repeats its first `length` frames, a crop of x[i] of >= 10
+        length = next(n for n in range(10, 40) if np.array_equal(y[i, n:], y[i, :40 - n]))
+        start = next(s for s in range(41 - length)
+                     if np.array_equal(x[i, s:s + length], y[i, :length]))
+        assert 0 <= start <= 40 - length
+    np.testing.assert_array_equal(x, short_crops(x, np.random.default_rng(1), fraction=0.0))

@@ -192,3 +192,23 @@ def spec_augment(windows: np.ndarray, rng, bands: int = 2, band_bins: int = 12,
         mask = ((pos >= lo[..., None]) & (pos < (lo + w)[..., None])).any(1)  # (n, size)
         x = np.where(np.expand_dims(mask, 3 - axis), mean[:, None, None], x)
     return x
+
+
+def short_crops(windows: np.ndarray, rng, fraction: float = 0.25,
+                min_frames: int | None = None) -> np.ndarray:
+    """Short-recording augmentation of a batch (batch, frames, bins): a `fraction` of the
+    windows (drawn from `rng`) become a random crop of `min_frames`..frames - 1 frames
+    (default a quarter of a window: 1.5 s of a 6-s window), tiled back to a whole window as
+    inference tiles a recording shorter than one (`features.windows.fill_window`). Without
+    it a model trained on long performances meets a 3-s utterance's tiled window only at
+    test time. A new array."""
+    from singer_zoo.features.windows import fill_window
+
+    x = np.array(windows, np.float32, copy=True)
+    n, frames = x.shape[:2]
+    lo = max(1, min(frames - 1, frames // 4 if min_frames is None else int(min_frames)))
+    for i in np.flatnonzero(rng.random(n) < fraction):
+        length = int(rng.integers(lo, frames))
+        start = int(rng.integers(0, frames - length + 1))
+        x[i] = fill_window(x[i, start:start + length], frames)
+    return x

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from singer_zoo.config import ZooConfig
-from singer_zoo.data.batches import PairBatches, WindowBatches, spec_augment
+from singer_zoo.data.batches import PairBatches, WindowBatches, short_crops, spec_augment
 from singer_zoo.errors import ConfigError
 from singer_zoo.evaluation.verification import equal_error_rate
 from singer_zoo.models import build_embedder
@@ -61,14 +61,16 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
                          learning_rate: float = 1e-3, scale: float = 16.0,
                          validate_every: int = 50, val_batches: int = 8,
                          precise_bn_batches: int = 50, augment: bool = True,
-                         decay: bool = False, seed: int = 0, log=print) -> dict:
+                         short: float = 0.0, decay: bool = False, seed: int = 0,
+                         log=print) -> dict:
     """Train `cfg`'s embedder (its arch must have `unit_embedding`) on `train` (a TrainData:
     FeatureSet + singer label per recording) for `steps` steps, early-stopped on the
     validation EER of `val`'s singers (none of them in `train`); returns metrics.json.
     `augment` masks frequency bands and time spans of every training batch
-    (`spec_augment`, seeded by (seed, step)); with `decay` the learning rate follows a
-    cosine from `learning_rate` down to 1 % of it at the last step (default: constant, which
-    generalised better on the 9.2-h pack: docs/pretrained.md)."""
+    (`spec_augment`, seeded by (seed, step)); `short` is the fraction of each batch's
+    windows made short recordings, cropped and tiled (`short_crops`); with `decay` the
+    learning rate follows a cosine from `learning_rate` down to 1 % of it at the last step
+    (default: constant, which generalised better on the 9.2-h pack: docs/pretrained.md)."""
     if not cfg.arch.unit_embedding:
         raise ConfigError(f"{cfg.name}: a cosine softmax trains unit-length embeddings; set "
                           f"arch.unit_embedding: true")
@@ -103,7 +105,9 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
 
     def batch(i):
         x, y = stream[i]
-        return (spec_augment(x, np.random.default_rng([seed, i])) if augment else x), y
+        rng = np.random.default_rng([seed, i])
+        x = short_crops(x, rng, short) if short else x
+        return (spec_augment(x, rng) if augment else x), y
 
     best_file = out / "best.weights.h5"
     start = time.perf_counter()
@@ -135,7 +139,7 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         w.writeheader()
         w.writerows(state["history"])
     metrics = {"objective": "cosine_softmax", "scale": scale, "steps": steps,
-               "spec_augment": augment, "cosine_decay": decay,
+               "spec_augment": augment, "short_crops": short, "cosine_decay": decay,
                "batch_size": batch_size, "learning_rate": learning_rate,
                "training_singers": int(len(singers)),
                "validation_singers": int(len(np.unique(val.labels))),
