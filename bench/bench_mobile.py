@@ -4,7 +4,8 @@ One process, one core: every .tflite is timed with `num_threads=1` (LiteRT + XNN
 calls of all files interleaved, so a loaded machine slows them alike and the ratios hold.
 Measured:
 - latency per 6-s clip (`embed_clip`, median of `--calls`) of today's
-  `exported/mobile_resnext_attention/model_{float32,int8}.tflite` and of the new row's
+  `mobile_resnext_attention` files, of the shipped `mobile_tdnn_statistics` files (both
+  `model_{float32,int8}.tflite`, built from the shipped embedders) and of the new row's
   float32 / int8 / full-int8 files (a trained run with `--run`, else random weights: speed
   and size do not depend on the values), and each one's ratio to today's int8 file;
 - the parts: the front end alone and the network alone (float32 / int8 / full-int8), which
@@ -29,14 +30,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from singer_zoo import get_config
+from singer_zoo import get_config, pretrained
 from singer_zoo.data.synthetic import render, singer_params, song_params
 from singer_zoo.export import export, tflite
 from singer_zoo.features import build_frontend
 from singer_zoo.models import build_from_config
 
 SR, CLIP = 22050, 132300
-ROW, TODAY = "mobile_fast_attention", Path("exported/mobile_resnext_attention")
+ROW = "mobile_fast_attention"
+# the "today" file, and the shipped x-vector mobile embedder (built into the cache)
+TODAY, XVECTOR = "mobile_resnext_attention", "mobile_tdnn_statistics"
 MODES = ("float32", "int8", "full-int8")
 
 
@@ -136,7 +139,8 @@ def main() -> None:
             cfg.to_yaml(run / "config.yaml")
         calib = [voice(12.0, i, 4, 50 + i) for i in range(4)]
         out = export(run, Path(tmp) / "out", MODES, representative=calib).path
-        files = {f"today {m}": (TODAY / f"model_{m}.tflite").read_bytes()
+        files = {f"{label} {m}": (pretrained.build(name) / f"model_{m}.tflite").read_bytes()
+                 for label, name in (("today", TODAY), ("x-vector", XVECTOR))
                  for m in ("float32", "int8")}
         files.update({f"new {m}": (out / f"model_{m}.tflite").read_bytes() for m in MODES})
         embedder = keras.saving.load_model(run / "best.keras", safe_mode=True).embedder
