@@ -126,6 +126,9 @@ def main(argv=None) -> int:
                    help="cosine softmax: cosine learning-rate decay to 1 %% (default: constant)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.steps % args.steps_per_epoch:  # the trainer's epochs would round it down
+        raise SystemExit(f"--steps {args.steps} is not a multiple of --steps-per-epoch "
+                         f"{args.steps_per_epoch}")
 
     pack = read_pack(args.pack)
     row_features = pack.config  # what the rows must use (their configs keep their own hop)

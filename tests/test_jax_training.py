@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 import singer_zoo.models  # noqa: F401  (registers the zoo's layers for load_model)
 from singer_zoo.cli import main as cli_main
@@ -99,3 +102,13 @@ def test_pretraining_recipe_runs_on_jax_without_tensorflow(tmp_path, run_no_tf):
     x = np.stack([items[0][0][:cfg.features.window_frames]])
     v = np.asarray(embedder.predict(x, verbose=0))
     assert v.shape == (1, 16) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+
+
+def test_pretraining_recipe_refuses_steps_the_epochs_would_round(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "recipes"))
+    import train_pack
+
+    with pytest.raises(SystemExit, match="not a multiple of --steps-per-epoch 100"):
+        train_pack.main([str(tmp_path / "none.npz"), "--out", str(tmp_path), "--row", "x",
+                         "--steps", "150", "--steps-per-epoch", "100"])
+    sys.modules.pop("train_pack", None)
