@@ -5,7 +5,7 @@ TensorFlow there) or anywhere else.
     KERAS_BACKEND=jax python recipes/train_pack.py PACK.npz --out runs/pretrain \
         --row mobile_resnext_attention=150 --row t2_resnext_shallow_average=120 \
         [--batch-size 64] [--learning-rate 3e-4] [--window-hop 1] [--mixed-precision]
-        [--objective cosine-softmax] [--short-crops 0.25] [--steps 3600]
+        [--objective cosine-softmax] [--short-crops 0.25] [--average 20] [--steps 3600]
 
 For each ROW=SECONDS (or each ROW with `--steps N`: a budget independent of the machine's
 speed): the pack's singers are split speaker-disjoint (10 % held out for the
@@ -92,7 +92,8 @@ def cosine_softmax_row(cfg, seconds: float, train_data, val_data, args) -> dict:
     metrics = train_cosine_softmax(cfg, train_data, val_data, args.out / cfg.name, steps,
                                    args.batch_size, args.learning_rate,
                                    validate_every=every, decay=args.decay,
-                                   short=args.short_crops, seed=args.seed)
+                                   short=args.short_crops, average=args.average,
+                                   seed=args.seed)
     return {"ms_per_step": per_step * 1000, "wall_seconds":
             round(time.perf_counter() - start, 1), **metrics}
 
@@ -124,6 +125,9 @@ def main(argv=None) -> int:
                         "recordings, cropped and tiled to a window (default 0)")
     p.add_argument("--decay", action="store_true",
                    help="cosine softmax: cosine learning-rate decay to 1 %% (default: constant)")
+    p.add_argument("--average", type=int, default=0, metavar="N",
+                   help="cosine softmax: keep the mean of the weights at the last N "
+                        "validations (weight averaging) instead of the best validation's")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.steps % args.steps_per_epoch:  # the trainer's epochs would round it down

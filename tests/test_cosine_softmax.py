@@ -132,3 +132,33 @@ def test_short_crops_tile_a_contiguous_crop_of_each_chosen_window():
                      if np.array_equal(x[i, s:s + length], y[i, :length]))
         assert 0 <= start <= 40 - length
     np.testing.assert_array_equal(x, short_crops(x, np.random.default_rng(1), fraction=0.0))
+
+
+def test_weight_averaging_keeps_the_mean_of_the_last_validations(splits, tmp_path):
+    """`average=2` over 40 steps validated every 20: the kept embedder's trainable weights
+    are the mean of the two snapshots (precise BN changes only the moving statistics), and
+    it separates the held-out singers (EER 0.23 in one run here; untrained 0.47)."""
+    metrics = train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=40,
+                                   batch_size=32, validate_every=20, val_batches=2,
+                                   precise_bn_batches=4, average=2, log=lambda *_: None)
+    assert metrics["kept"] == "mean of the last 2 validations"
+    files = sorted((tmp_path / "snapshots").glob("*.weights.h5"))
+    assert [f.name for f in files] == ["step20.weights.h5", "step40.weights.h5"]
+    kept = keras.saving.load_model(tmp_path / "embedder.keras")
+    snaps = []
+    for f in files:
+        kept.load_weights(f)
+        snaps.append([np.asarray(v) for v in kept.trainable_weights])
+    kept = keras.saving.load_model(tmp_path / "embedder.keras")
+    for i, v in enumerate(kept.trainable_weights):
+        np.testing.assert_allclose(np.asarray(v), (snaps[0][i] + snaps[1][i]) / 2, atol=1e-6)
+    assert not np.allclose(snaps[0][0], snaps[1][0])  # the two snapshots differ
+    test = splits[2]
+    vectors = np.stack([np.asarray(kept(test.features.recording_windows(i), training=False))
+                        .mean(0) for i in range(test.features.n_recordings)])
+    eer = verification_eer(vectors, test.labels).eer
+    assert eer < 0.35, f"held-out EER {eer:.3f} of the averaged embedder (chance 0.5)"
+    with pytest.raises(ConfigError, match="validates 2 times"):
+        train_cosine_softmax(CFG, splits[0], splits[1], tmp_path / "x", steps=40,
+                             validate_every=20, average=3)
+

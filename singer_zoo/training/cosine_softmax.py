@@ -13,9 +13,13 @@ The head is training-only: the embedder (a `SingerEmbedder`) is what is kept. Ea
 stopping uses singers held out from training: the equal error rate of the squared distance
 on fixed same/different pairs of their windows (`PairBatches`). At the end the best
 weights get precise BN statistics (`precise_bn`) and are saved as OUT/embedder.keras,
-beside history.csv and metrics.json. OUT/latest.keras (model and optimizer) and
-OUT/state.json are written at every validation, so a killed run resumes where it stopped;
-batch i is a pure function of (seed, i), so a resumed run sees the same stream.
+beside history.csv and metrics.json. With `average=N` the kept weights are instead the
+mean of the weights at the last N validations (stochastic weight averaging, Izmailov et
+al. 2018; WeSpeaker averages its last epochs' models the same way), each snapshot kept in
+OUT/snapshots/, then given precise BN statistics as SWA requires. OUT/latest.keras (model
+and optimizer) and OUT/state.json are written at every validation, so a killed run resumes
+where it stopped; batch i is a pure function of (seed, i), so a resumed run sees the same
+stream.
 """
 from __future__ import annotations
 
@@ -61,8 +65,8 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
                          learning_rate: float = 1e-3, scale: float = 16.0,
                          validate_every: int = 50, val_batches: int = 8,
                          precise_bn_batches: int = 50, augment: bool = True,
-                         short: float = 0.0, decay: bool = False, seed: int = 0,
-                         log=print) -> dict:
+                         short: float = 0.0, decay: bool = False, average: int = 0,
+                         seed: int = 0, log=print) -> dict:
     """Train `cfg`'s embedder (its arch must have `unit_embedding`) on `train` (a TrainData:
     FeatureSet + singer label per recording) for `steps` steps, early-stopped on the
     validation EER of `val`'s singers (none of them in `train`); returns metrics.json.
@@ -70,10 +74,15 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
     (`spec_augment`, seeded by (seed, step)); `short` is the fraction of each batch's
     windows made short recordings, cropped and tiled (`short_crops`); with `decay` the
     learning rate follows a cosine from `learning_rate` down to 1 % of it at the last step
-    (default: constant, which generalised better on the 9.2-h pack: docs/pretrained.md)."""
+    (default: constant, which generalised better on the 9.2-h pack: docs/pretrained.md);
+    `average` > 0 keeps the mean of the last `average` validations' weights instead of the
+    best validation's."""
     if not cfg.arch.unit_embedding:
         raise ConfigError(f"{cfg.name}: a cosine softmax trains unit-length embeddings; set "
                           f"arch.unit_embedding: true")
+    if not 0 <= average <= steps // validate_every:
+        raise ConfigError(f"average={average}: the run validates {steps // validate_every} "
+                          f"times (every {validate_every} of {steps} steps)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     done = out / "metrics.json"
@@ -109,7 +118,8 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         x = short_crops(x, rng, short) if short else x
         return (spec_augment(x, rng) if augment else x), y
 
-    best_file = out / "best.weights.h5"
+    best_file, snapshots = out / "best.weights.h5", out / "snapshots"
+    first_averaged = steps - average * validate_every  # snapshots after this step
     start = time.perf_counter()
     while state["step"] < steps:
         n = min(validate_every, steps - state["step"])
@@ -123,6 +133,9 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         if eer < state["best_eer"]:
             state["best_eer"], state["best_step"] = eer, state["step"]
             embedder.save_weights(best_file)
+        if average and state["step"] > first_averaged:
+            snapshots.mkdir(exist_ok=True)
+            embedder.save_weights(snapshots / f"step{state['step']}.weights.h5")
         model.save(out / "saving.keras")  # written aside, then renamed: a kill while writing
         # leaves the previous pair whole (only one between the two renames can split it)
         (out / "state.json.tmp").write_text(json.dumps(state), encoding="utf-8")
@@ -130,7 +143,11 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         os.replace(out / "state.json.tmp", state_file)
         log(f"step {row['step']}: loss {row['loss']:.4f} accuracy {row['accuracy']:.3f} "
             f"val EER {eer:.4f} ({time.perf_counter() - start:.0f} s)")
-    embedder.load_weights(best_file)
+    if average:  # this window's snapshots only (a run resumed with other steps left more)
+        average_snapshots(embedder, [f for f in snapshots.glob("step*.weights.h5")
+                                     if first_averaged < int(f.name[4:].split(".")[0])])
+    else:
+        embedder.load_weights(best_file)
     recompute_bn_statistics(embedder, (stream[steps + i][0] for i in range(precise_bn_batches)),
                             precise_bn_batches)
     embedder.save(out / "embedder.keras")
@@ -141,6 +158,7 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
     metrics = {"objective": "cosine_softmax", "scale": scale, "steps": steps,
                "spec_augment": augment, "short_crops": short, "cosine_decay": decay,
                "batch_size": batch_size, "learning_rate": learning_rate,
+               "kept": f"mean of the last {average} validations" if average else "best",
                "training_singers": int(len(singers)),
                "validation_singers": int(len(np.unique(val.labels))),
                "best_step": state["best_step"], "best_val_eer": state["best_eer"],
@@ -148,3 +166,18 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
     done.write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     latest.unlink()
     return metrics
+
+
+def average_snapshots(embedder: keras.Model, files: list) -> None:
+    """Set `embedder`'s weights to the element-wise mean of the weight files `files` (each
+    written by `embedder.save_weights`). BN moving statistics are averaged too: recompute
+    them afterwards (`recompute_bn_statistics`), since the mean of the weights is a model
+    none of those statistics were measured on."""
+    if not files:
+        raise ConfigError("average_snapshots: no weight snapshots to average")
+    total = None
+    for f in files:
+        embedder.load_weights(f)
+        w = embedder.get_weights()
+        total = w if total is None else [t + a for t, a in zip(total, w)]
+    embedder.set_weights([t / len(files) for t in total])
