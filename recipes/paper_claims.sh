@@ -9,10 +9,11 @@
 #    - table1.csv: songs 0-9, i.e. 46 singers x 10 recordings (the paper's Table 1 subset);
 #    - table2.csv: all 14 songs with a split column, songs 0-5 train / 6-9 validation /
 #      10-13 test (DAMP-balanced's 6/4/4 song split);
-# 2. runs Table 1 (fold 0 of the 10-fold protocol + the SVM baseline) on the shallow rows
-#    with every aggregation, and Table 2 on the shallow ResNeXt rows (k-NN, EER, t-SNE), the
+# 2. runs Table 1 (fold 0 of the 10-fold protocol + the SVM baseline) on the shallow ResNeXt
+#    rows with every aggregation, and Table 2 on the shallow ResNeXt rows (k-NN, EER, t-SNE), the
 #    two tables side by side as two processes;
-# 3. prints both reports; they answer: does global aggregation beat none (Table 1)? Do the
+# 3. prints both reports and draws the rows side by side (loss_table{1,2}.png,
+#    knn_table2.png); they answer: does global aggregation beat none (Table 1)? Do the
 #    learned embeddings beat the handcrafted baseline on singer k-NN with a lower song k-NN
 #    (Table 2, Figure 5)?
 #
@@ -26,8 +27,9 @@
 # learning rate 1e-3 (the demo's Table 2 lesson: at the paper's 1e-4 a short run stays near a
 # collapsed embedding), validation every epoch, the best epoch kept. Shallow ResNeXt rows only:
 # a shallow CNN step takes twice a shallow ResNeXt one (2.9 s against 1.35 s on one idle
-# core, batch 16), so the CNN rows do not fit the hour; add them with
-# T1_ROWS=...,t1_cnn_shallow_none,... Measured figures: docs/experiments.md.
+# core, batch 16), so the CNN rows do not fit the hour; run them (about 40 min) with
+# T1_ROWS=t1_cnn_shallow_average,...,t1_cnn_shallow_none T2_ROWS=" " (a blank list: no
+# Table 2 rows; the plots then cover every row run into OUT). Figures: docs/experiments.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
