@@ -162,3 +162,12 @@ def test_weight_averaging_keeps_the_mean_of_the_last_validations(splits, tmp_pat
         train_cosine_softmax(CFG, splits[0], splits[1], tmp_path / "x", steps=40,
                              validate_every=20, average=3)
 
+
+def test_weight_averaging_takes_exactly_the_last_validations_of_an_uneven_run(splits,
+                                                                                tmp_path):
+    """50 steps validated every 20 validate at 20, 40 and 50: `average=2` keeps 40 and 50."""
+    train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=50, batch_size=16,
+                         validate_every=20, val_batches=2, precise_bn_batches=2, average=2,
+                         log=lambda *_: None)
+    assert sorted(f.name for f in (tmp_path / "snapshots").iterdir()) == \
+        ["step40.weights.h5", "step50.weights.h5"]

@@ -119,7 +119,13 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         return (spec_augment(x, rng) if augment else x), y
 
     best_file, snapshots = out / "best.weights.h5", out / "snapshots"
-    first_averaged = steps - average * validate_every  # snapshots after this step
+    validated = [min(k * validate_every, steps)  # the steps the loop below validates at
+                 for k in range(1, -(-steps // validate_every) + 1)]
+    averaged = validated[-average:] if average else []
+
+    def snapshot(step: int) -> Path:
+        return snapshots / f"step{step}.weights.h5"
+
     start = time.perf_counter()
     while state["step"] < steps:
         n = min(validate_every, steps - state["step"])
@@ -133,9 +139,9 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         if eer < state["best_eer"]:
             state["best_eer"], state["best_step"] = eer, state["step"]
             embedder.save_weights(best_file)
-        if average and state["step"] > first_averaged:
+        if state["step"] in averaged:
             snapshots.mkdir(exist_ok=True)
-            embedder.save_weights(snapshots / f"step{state['step']}.weights.h5")
+            embedder.save_weights(snapshot(state["step"]))
         model.save(out / "saving.keras")  # written aside, then renamed: a kill while writing
         # leaves the previous pair whole (only one between the two renames can split it)
         (out / "state.json.tmp").write_text(json.dumps(state), encoding="utf-8")
@@ -143,9 +149,8 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         os.replace(out / "state.json.tmp", state_file)
         log(f"step {row['step']}: loss {row['loss']:.4f} accuracy {row['accuracy']:.3f} "
             f"val EER {eer:.4f} ({time.perf_counter() - start:.0f} s)")
-    if average:  # this window's snapshots only (a run resumed with other steps left more)
-        average_snapshots(embedder, [f for f in snapshots.glob("step*.weights.h5")
-                                     if first_averaged < int(f.name[4:].split(".")[0])])
+    if average:
+        average_snapshots(embedder, [snapshot(step) for step in averaged])
     else:
         embedder.load_weights(best_file)
     recompute_bn_statistics(embedder, (stream[steps + i][0] for i in range(precise_bn_batches)),
