@@ -83,11 +83,12 @@ def test_heldout_command_scores_everything_and_calibrates(sets, capsys):
                  "--out", str(out), "--write-thresholds"]) == 0
     report = json.loads((out / "heldout.json").read_text())
     res = report["results"]
-    assert set(res) == {"MFCC mean+std", "paper's handcrafted features",
-                        "untrained mobile_resnext_attention", "run/best.keras", str(model)}
+    assert set(res) == {*ho.BASELINES, "untrained mobile_resnext_attention",
+                        "run/best.keras", str(model)}
     assert report["sets"]["speech"]["recordings"] == 6  # the broken file is left out, said
     assert "broken.wav" in capsys.readouterr().out
     assert res["MFCC mean+std"]["sung"]["singer_1nn"] > 0.5  # chance: 0.25
+    assert res["MFCC mean+std, cosine"] != res["MFCC mean+std"]  # same vectors, unit length
     for r in res.values():
         assert set(r["sung"]) == {"singer_1nn", "eer_all", "eer_hard", "song_1nn"}
         assert set(r["speech"]) == {"singer_1nn", "eer_all"}
@@ -97,16 +98,14 @@ def test_heldout_command_scores_everything_and_calibrates(sets, capsys):
     for name in ("sung", "sung_rooms", "speech"):
         assert res["run/best.keras"][name] == pytest.approx(res[str(model)][name], abs=1e-6)
     table = (out / "heldout.md").read_text()
-    assert table.count("\n") == 2 + 5 and "sung: EER, hard" in table
+    assert table.count("\n") == 2 + 6 and "sung: EER, hard" in table
     assert "rooms: EER, hard" in table and (out / "tsne_sung_rooms.png").is_file()
     assert (out / "tsne_sung.png").stat().st_size > 0 and (out / "tsne_speech.png").is_file()
-    assert set(report["calibration"]) == set(res) - {"MFCC mean+std",
-                                                     "paper's handcrafted features"}
+    assert set(report["calibration"]) == set(res) - set(ho.BASELINES)
     emb = singer_zoo.load(model)
     assert emb.card["verification"]["threshold"] == report["calibration"][str(model)][
         "threshold"]
-    assert emb.card["heldout"]["results"] == {k: res[k] for k in (
-        str(model), "MFCC mean+std", "paper's handcrafted features")}
+    assert emb.card["heldout"]["results"] == {k: res[k] for k in (str(model), *ho.BASELINES)}
     a, b = (str(root / "sung" / "audio" / f"singer0{i}_song00.wav") for i in (0, 1))
     v = emb.verify(a, b)
     assert v["same"] == (v["distance"] <= v["threshold"])
@@ -137,3 +136,31 @@ def test_same_source_1nn_sees_through_the_channel():
     voice = np.concatenate([channel_only, np.repeat([[0.0], [5.0], [0.0], [0.0]], 10, 0)], 1)
     assert ho.same_source_1nn(voice, singers, sources) == 1.0
     assert ho.same_source_1nn(voice, singers, singers) is None  # one singer per source
+
+
+def test_a_keras_file_is_scored_on_its_own_front_end(sets, tmp_path):
+    """A `.keras` embedder of a row with its own front end (here the 80-dB row) is fed that
+    front end's windows, not the defaults'."""
+    import argparse
+
+    from singer_zoo.cli.heldout import methods_for
+    from singer_zoo.config import FeatureConfig
+
+    net = ho.untrained_embedder("mobile_tdnn_statistics_80db")
+    assert net.features == FeatureConfig(top_db=80.0)
+    net.save(tmp_path / "emb.keras")
+
+    class Spy(ho.Windows):
+        seen = set()
+
+        def __call__(self, path, cfg):
+            self.seen.add(cfg)
+            return super().__call__(path, cfg)
+
+    args = argparse.Namespace(no_baselines=True, untrained="mobile_tdnn_statistics_80db",
+                              embedders=[str(tmp_path / "emb.keras")])
+    methods, _ = methods_for(args, Spy())
+    sung = ho.load_sets(sets[0])[0]
+    for fn in methods.values():
+        assert fn(sung).shape == (len(sung.manifest), 16)
+    assert Spy.seen == {FeatureConfig(top_db=80.0)}

@@ -11,7 +11,7 @@ import pytest
 from singer_zoo.config import FeatureConfig
 from singer_zoo.data.engine import Plan, SyntheticVoice, pack_stream, performances
 from singer_zoo.data.engine.stream import Identity
-from singer_zoo.data.pack import STEP, PackWriter, merge_packs, read_pack, write_pack
+from singer_zoo.data.pack import STEP, PackWriter, merge_packs, read_pack, step_db, write_pack
 from singer_zoo.errors import ConfigError
 
 
@@ -100,3 +100,17 @@ def test_merge_packs_keeps_every_recording_and_label(tmp_path):
                FeatureConfig(n_bins=40))
     with pytest.raises(ConfigError, match="c.npz: features differ"):
         merge_packs([a, tmp_path / "c.npz"], tmp_path / "bad.npz")
+
+
+def test_wider_dynamic_range_takes_a_coarser_step(tmp_path):
+    """An 80-dB front end does not fit 255 steps of 0.25 dB: the pack takes 0.5-dB steps and
+    keeps the whole range (top_db's loud end included) within half a step."""
+    cfg = FeatureConfig(top_db=80.0)
+    assert step_db(cfg) == 0.5 and step_db(FeatureConfig()) == STEP
+    rng = np.random.default_rng(1)
+    feat = rng.uniform(0, 80, (300, 96)).astype(np.float32)
+    feat[0, 0] = 80.0
+    pack = read_pack(write_pack([(feat, "a", "s", "src", "r0")], tmp_path / "p.npz", cfg))
+    assert pack.config == cfg and pack.info["step_db"] == 0.5
+    assert np.abs(pack.features[0] - feat).max() <= 0.25 + 1e-6
+    assert pack.features[0][0, 0] == 80.0

@@ -62,22 +62,28 @@ def methods_for(args, windows) -> tuple[dict, dict]:
     def paths(s):
         return [r.path for r in s.manifest]
 
-    methods, exported = {}, {}
+    methods, exported, mfcc = {}, {}, {}
+
+    def mfcc_z(s):  # computed once per set for both MFCC rows
+        if s.name not in mfcc:
+            mfcc[s.name] = ho.zscore(np.stack([ho.mfcc_stats(p) for p in paths(s)]))
+        return mfcc[s.name]
+
     if not args.no_baselines:
-        methods["MFCC mean+std"] = lambda s: ho.zscore(np.stack([ho.mfcc_stats(p)
-                                                                 for p in paths(s)]))
-        methods["paper's handcrafted features"] = \
-            lambda s: baseline_performance_vectors(s.manifest)[0]
+        methods[ho.MFCC] = mfcc_z
+        methods[ho.MFCC_COSINE] = lambda s: ho.unit(mfcc_z(s))
+        methods[ho.HANDCRAFTED] = lambda s: baseline_performance_vectors(s.manifest)[0]
     for row in filter(None, args.untrained.split(",")):
         net = ho.untrained_embedder(row)
         methods[f"untrained {row}"] = lambda s, net=net: ho.network_vectors(
-            lambda w: net(w, training=False), paths(s), windows, FeatureConfig())
+            lambda w: net(w, training=False), paths(s), windows, net.features)
     for e in args.embedders:
         if e.endswith(".keras"):
             net = ho.keras_embedder(e)
             name = f"{Path(e).parent.name}/{Path(e).name}"
-            methods[name] = lambda s, net=net: ho.network_vectors(
-                lambda w: net(w, training=False), paths(s), windows, FeatureConfig())
+            cfg = getattr(net, "features", None) or FeatureConfig()  # older files: defaults
+            methods[name] = lambda s, net=net, cfg=cfg: ho.network_vectors(
+                lambda w: net(w, training=False), paths(s), windows, cfg)
         else:
             import singer_zoo
 
@@ -111,8 +117,7 @@ def run(args) -> int:
     labels = {s.name: ([r.singer for r in s.manifest], [r.song or "speech" for r in s.manifest])
               for s in sets}
     calibration = {name: ho.calibrate({s: (v, labels[s][0]) for s, v in per.items()})
-                   for name, per in ev["vectors"].items() if name not in
-                   ("MFCC mean+std", "paper's handcrafted features")}
+                   for name, per in ev["vectors"].items() if name not in ho.BASELINES}
     table = ho.markdown_table(ev["results"])
     (out / "heldout.md").write_text(table, encoding="utf-8")
     sizes = {s.name: {"recordings": len(s.manifest), "singers": len(s.manifest.singers),
@@ -126,8 +131,7 @@ def run(args) -> int:
                   out / f"tsne_{s.name}.png", f"held-out {s.name} set: performance vectors")
     if args.write_thresholds:
         for name, folder in exported.items():
-            rows = {k: ev["results"][k] for k in (name, "MFCC mean+std",
-                                                  "paper's handcrafted features")
+            rows = {k: ev["results"][k] for k in (name, *ho.BASELINES)
                     if k in ev["results"]}
             set_verification(folder, {**calibration[name], "calibrated_on": sizes,
                                       "sets": str(args.sets)},

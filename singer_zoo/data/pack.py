@@ -1,11 +1,12 @@
 """Training packs: a whole training set's features in one compact .npz (issue 17).
 
 A pack holds the Mel (or CQT) dB features of many recordings quantised to uint8 in steps of
-`STEP` dB (0.25 dB: [0, 60] dB -> 0..240), all frames in one (total frames, bins) matrix
-with per-recording row offsets, and per recording its singer, song and source (as codes
-into sorted name lists) and its recording id; the FeatureConfig the features were made with
-is stored as JSON. About 4 KiB per second of audio at the defaults (96 bins x 43 frames/s),
-so an hour is ~15 MB before compression.
+`step_db(cfg)` dB (0.25 dB while [0, top_db] fits 255 steps: [0, 60] dB -> 0..240; for a
+wider range the smallest multiple of 0.25 dB that fits, 0.5 dB for 80 dB), all frames in
+one (total frames, bins) matrix with per-recording row offsets, and per recording its
+singer, song and source (as codes into sorted name lists) and its recording id; the
+FeatureConfig the features were made with is stored as JSON. About 4 KiB per second of
+audio at the defaults (96 bins x 43 frames/s), so an hour is ~15 MB before compression.
 
 Reading it back needs numpy only (`read_pack`): it is what travels to a training machine
 without TensorFlow or audio decoders. `PackData.feature_set()` rebuilds the package's
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,15 +28,18 @@ from singer_zoo.config import FeatureConfig
 from singer_zoo.data.manifest import Recording
 from singer_zoo.errors import ConfigError
 
-STEP = 0.25  # dB per uint8 step
+STEP = 0.25  # dB per uint8 step, the finest (and the step of every top_db <= 63.75)
 FORMAT = "singer_zoo.pack/1"
 
 
+def step_db(cfg: FeatureConfig) -> float:
+    """dB per uint8 step for `cfg`: the smallest multiple of STEP with top_db in 255 steps."""
+    return STEP * max(1, math.ceil(cfg.top_db / (255 * STEP)))
+
+
 def quantise(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """float dB in [0, top_db] -> uint8 codes of STEP dB (rounded)."""
-    if cfg.top_db / STEP > 255:
-        raise ConfigError(f"pack: top_db {cfg.top_db} does not fit uint8 steps of {STEP} dB")
-    return np.round(np.clip(features, 0, cfg.top_db) / STEP).astype(np.uint8)
+    """float dB in [0, top_db] -> uint8 codes of `step_db(cfg)` dB (rounded)."""
+    return np.round(np.clip(features, 0, cfg.top_db) / step_db(cfg)).astype(np.uint8)
 
 
 class PackWriter:
@@ -64,7 +69,7 @@ class PackWriter:
             names, codes = np.unique([m[k] for m in self.meta], return_inverse=True)
             cols[name], cols[f"{name}_names"] = codes.astype(np.int32), names.astype(str)
         offsets = np.cumsum([0] + [len(b) for b in self.blocks]).astype(np.int64)
-        info = {"format": FORMAT, "step_db": STEP, "features": self.cfg.to_dict(),
+        info = {"format": FORMAT, "step_db": step_db(self.cfg), "features": self.cfg.to_dict(),
                 **(extra or {})}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +152,7 @@ def merge_packs(paths, out, extra: dict | None = None) -> Path:
             if writer is None:
                 cfg = FeatureConfig.from_dict(info["features"])
                 writer = PackWriter(cfg)
-            elif info["features"] != cfg.to_dict() or info["step_db"] != STEP:
+            elif info["features"] != cfg.to_dict() or info["step_db"] != step_db(cfg):
                 raise ConfigError(f"{path}: features differ from the other packs'")
             off = z["offsets"]
             names = {k: z[f"{k}_names"] for k in ("singer", "song", "source")}

@@ -17,11 +17,14 @@ one vector; on each set it is scored by
 
 Methods, all in the same run on the same recordings:
 - `MFCC mean+std`: mean and standard deviation of 20 librosa MFCCs over the recording;
+- `MFCC mean+std, cosine`: the same scaled to unit length after z-scoring, so that the
+  squared distance ranks by cosine (a stronger baseline on the sets of docs/pretrained.md);
 - `handcrafted`: the paper's features (`baseline.baseline_performance_vectors`);
-  both baselines are z-scored per dimension over the set;
-- networks: mean of the window embeddings (256-frame windows, hop 51, numpy features) of a
-  `.keras` file (an embedder, or a siamese model's `.embedder`), of an exported model
-  (`singer_zoo.load`), or of an untrained network of a zoo row (random init, seed 0).
+  the baselines are z-scored per dimension over the set;
+- networks: mean of the window embeddings (numpy features of the network's own front end,
+  the `FeatureConfig` its model carries) of a `.keras` file (an embedder, or a siamese
+  model's `.embedder`), of an exported model (`singer_zoo.load`), or of an untrained
+  network of a zoo row (random init, seed 0).
 
 `calibrate` picks the same-singer threshold on the squared distance for `verify` (the EER
 point of all within-set pairs of the sung and speech sets pooled) and its error rates.
@@ -43,6 +46,9 @@ from singer_zoo.evaluation.verification import equal_error_rate, verification_ee
 log = logging.getLogger(__name__)
 SETS = ("sung", "sung_rooms", "speech")
 N_MFCC = 20
+MFCC, MFCC_COSINE, HANDCRAFTED = ("MFCC mean+std", "MFCC mean+std, cosine",
+                                  "paper's handcrafted features")
+BASELINES = (MFCC, MFCC_COSINE, HANDCRAFTED)
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,12 @@ def load_sets(folder) -> list[HeldoutSet]:
 def zscore(x: np.ndarray) -> np.ndarray:
     std = x.std(0)
     return (x - x.mean(0)) / np.where(std > 0, std, 1.0)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
 
 
 def mfcc_stats(path, sr: int = 22050) -> np.ndarray:
