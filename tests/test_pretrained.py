@@ -22,8 +22,9 @@ from singer_zoo.resources import DownloadError, MissingPackageData, get_file
 from test_export import make_run, voice
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = ("mobile_fast_attention", "mobile_resnext_attention", "mobile_tdnn_statistics",
-           "mobile_tdnn_statistics_80db", "t2_resnext_shallow_average", "tdnn_statistics")
+SHIPPED = ("mobile_fast_attention", "mobile_fast_attention_80db", "mobile_resnext_attention",
+           "mobile_tdnn_statistics", "mobile_tdnn_statistics_80db",
+           "t2_resnext_shallow_average", "tdnn_statistics")
 
 
 @pytest.fixture(scope="module")
