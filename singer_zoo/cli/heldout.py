@@ -62,6 +62,12 @@ def methods_for(args, windows) -> tuple[dict, dict]:
     def paths(s):
         return [r.path for r in s.manifest]
 
+    def network(embed, cfg):  # embed(windows) -> (k, dim), on the front end `cfg`
+        return lambda s: ho.network_vectors(embed, paths(s), windows, cfg)
+
+    def inference(net):
+        return lambda w: net(w, training=False)
+
     methods, exported, mfcc = {}, {}, {}
 
     def mfcc_z(s):  # computed once per set for both MFCC rows
@@ -75,23 +81,20 @@ def methods_for(args, windows) -> tuple[dict, dict]:
         methods[ho.HANDCRAFTED] = lambda s: baseline_performance_vectors(s.manifest)[0]
     for row in filter(None, args.untrained.split(",")):
         net = ho.untrained_embedder(row)
-        methods[f"untrained {row}"] = lambda s, net=net: ho.network_vectors(
-            lambda w: net(w, training=False), paths(s), windows, net.features)
+        methods[f"untrained {row}"] = network(inference(net), net.features)
     for e in args.embedders:
         if e.endswith(".keras"):
             net = ho.keras_embedder(e)
             name = f"{Path(e).parent.name}/{Path(e).name}"
             cfg = getattr(net, "features", None) or FeatureConfig()  # older files: defaults
-            methods[name] = lambda s, net=net, cfg=cfg: ho.network_vectors(
-                lambda w: net(w, training=False), paths(s), windows, cfg)
+            methods[name] = network(inference(net), cfg)
         else:
             import singer_zoo
 
             emb = singer_zoo.load(e)
             name = f"exported/{emb.name}" if not Path(e).is_dir() else str(e)
             exported[name] = emb.path
-            methods[name] = lambda s, emb=emb: ho.network_vectors(
-                emb.embed_windows, paths(s), windows, emb.features)
+            methods[name] = network(emb.embed_windows, emb.features)
     return methods, exported
 
 
