@@ -57,6 +57,23 @@ def test_package_data_is_found_through_the_package():
     assert not (REPO / "zoo_configs").exists()
 
 
+def test_shipped_embedders_describe_themselves():
+    """Every shipped embedder.keras is a SingerEmbedder carrying its card's row and front
+    end, so export and load need nothing beside it."""
+    import keras
+
+    from singer_zoo.config import ZooConfig
+    from singer_zoo.models.tasks import SingerEmbedder, zoo_config_of
+
+    for name in SHIPPED:
+        keras_path, card = pretrained.source(name)
+        model = keras.saving.load_model(keras_path, safe_mode=True)
+        described, carded = zoo_config_of(model), ZooConfig.from_dict(card["config"])
+        assert isinstance(model, SingerEmbedder), name
+        assert (described.name, described.features, described.arch) == \
+            (carded.name, carded.features, carded.arch), name
+
+
 def test_missing_package_data_names_what_is_missing(tmp_path, monkeypatch):
     with pytest.raises(MissingPackageData, match="no shipped embedders .*shipped"):
         resources.package_path("no_such_folder", what="shipped embedders (shipped/)")
