@@ -21,7 +21,7 @@ from singer_zoo.evaluation import verification_eer
 from singer_zoo.models import build_embedder
 from singer_zoo.registry import get_config
 from singer_zoo.training import TrainData
-from singer_zoo.training.cosine_softmax import train_cosine_softmax
+from singer_zoo.training.cosine_softmax import MarginCrossEntropy, train_cosine_softmax
 
 CFG = get_config("mobile_tdnn_statistics").replace(
     features={"window_frames": 64, "window_hop_frames": 8})
@@ -49,19 +49,19 @@ def trained(splits, tmp_path_factory):
     return keras.saving.load_model(out / "embedder.keras"), metrics, out
 
 
-def test_embedder_separates_singers_it_never_saw(trained, splits):
-    embedder, metrics, out = trained
-    test = splits[2]
+def heldout_eer(embedder, test) -> float:
     vectors = np.stack([np.asarray(embedder(test.features.recording_windows(i),
                                             training=False)).mean(0)
                         for i in range(test.features.n_recordings)])
-    eer = verification_eer(vectors, test.labels).eer
+    return verification_eer(vectors, test.labels).eer
+
+
+def test_embedder_separates_singers_it_never_saw(trained, splits):
+    embedder, metrics, out = trained
+    test = splits[2]
+    eer = heldout_eer(embedder, test)
     keras.utils.set_random_seed(0)
-    untrained = build_embedder(CFG)
-    before = np.stack([np.asarray(untrained(test.features.recording_windows(i),
-                                            training=False)).mean(0)
-                       for i in range(test.features.n_recordings)])
-    untrained_eer = verification_eer(before, test.labels).eer
+    untrained_eer = heldout_eer(build_embedder(CFG), test)
     assert eer < 0.3, f"held-out EER {eer:.3f} (chance 0.5)"
     assert untrained_eer - eer > 0.15, f"EER {eer:.3f}, untrained {untrained_eer:.3f}"
     unit = np.linalg.norm(embedder(test.features.recording_windows(0), training=False), axis=1)
@@ -70,6 +70,27 @@ def test_embedder_separates_singers_it_never_saw(trained, splits):
     rows = (out / "history.csv").read_text().splitlines()
     assert rows[0] == "step,loss,accuracy,val_eer" and len(rows) == 1 + 3
     assert not (out / "latest.keras").exists()
+
+
+def test_margin_cross_entropy_takes_the_margin_off_the_true_logit_only():
+    logits = np.array([[4.0, 1.0, -2.0], [0.5, 3.0, 1.0]], "float32")
+    labels = np.array([0, 2])
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    np.testing.assert_allclose(MarginCrossEntropy(16.0, 0.0, reduction=None)(labels, logits),
+                               plain(labels, logits), rtol=1e-6)
+    shifted = logits - 16.0 * 0.25 * np.eye(3, dtype="float32")[labels]
+    np.testing.assert_allclose(MarginCrossEntropy(16.0, 0.25, reduction=None)(labels, logits),
+                               plain(labels, shifted), rtol=1e-6)
+    again = MarginCrossEntropy.from_config(MarginCrossEntropy(16.0, 0.2).get_config())
+    assert (again.scale, again.margin) == (16.0, 0.2)
+
+
+def test_margin_embedder_separates_singers_it_never_saw(splits, tmp_path):
+    metrics = train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=60,
+                                   batch_size=32, validate_every=20, val_batches=4,
+                                   precise_bn_batches=10, margin=0.2, log=lambda *_: None)
+    eer = heldout_eer(keras.saving.load_model(tmp_path / "embedder.keras"), splits[2])
+    assert metrics["margin"] == 0.2 and eer < 0.3, f"held-out EER {eer:.3f} (chance 0.5)"
 
 
 def test_a_killed_run_resumes_where_it_stopped(splits, tmp_path):
@@ -83,12 +104,12 @@ def test_a_killed_run_resumes_where_it_stopped(splits, tmp_path):
     with pytest.raises(Killed):
         train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=40, batch_size=16,
                              validate_every=20, val_batches=2, precise_bn_batches=2,
-                             log=kill_at_first_validation)
+                             margin=0.1, log=kill_at_first_validation)
     assert json.loads((tmp_path / "state.json").read_text())["step"] == 20
     said = []
     metrics = train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=40,
                                    batch_size=16, validate_every=20, val_batches=2,
-                                   precise_bn_batches=2, log=said.append)
+                                   precise_bn_batches=2, margin=0.1, log=said.append)
     assert said[0].startswith("resuming at step 20") and said[1].startswith("step 40:")
     assert metrics["steps"] == 40 and (tmp_path / "embedder.keras").is_file()
     again = []
@@ -102,6 +123,8 @@ def test_refuses_rows_without_unit_embeddings_and_shared_singers(splits, tmp_pat
                              tmp_path, steps=1)
     with pytest.raises(ConfigError, match="validation singers"):
         train_cosine_softmax(CFG, splits[0], splits[0], tmp_path, steps=1)
+    with pytest.raises(ConfigError, match="margin"):
+        train_cosine_softmax(CFG, splits[0], splits[1], tmp_path, steps=1, margin=1.5)
 
 
 def test_spec_augment_masks_bands_and_spans_with_the_window_mean():

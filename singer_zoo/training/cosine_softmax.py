@@ -9,6 +9,10 @@ scores each window against all training singers:
     windows (batch, frames, bins) -> embedder (unit-length, `ArchConfig.unit_embedding`)
       -> `singer_centres`: cosine to one unit-length centre per singer -> x `scale` -> softmax
 
+With `margin` m > 0 the loss is the additive margin softmax (AM-softmax / CosFace, Wang et
+al. 2018, one of WeSpeaker's margin losses): the true singer's logit becomes
+scale x (cos - m), so a window must be closer to its own centre than to any other by m.
+
 The head is training-only: the embedder (a `SingerEmbedder`) is what is kept. Early
 stopping uses singers held out from training: the equal error rate of the squared distance
 on fixed same/different pairs of their windows (`PairBatches`). At the end the best
@@ -50,6 +54,26 @@ def cosine_softmax_model(embedder: keras.Model, n_singers: int, scale: float) ->
     return keras.Model(inputs, logits, name="cosine_softmax")
 
 
+@keras.saving.register_keras_serializable(package="singer_zoo")
+class MarginCrossEntropy(keras.losses.Loss):
+    """Softmax cross-entropy of `scale x cos` logits with `scale x margin` taken off the
+    true singer's logit (AM-softmax); margin 0 is the plain cross-entropy."""
+
+    def __init__(self, scale: float, margin: float, name: str = "margin_cross_entropy",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.scale, self.margin = float(scale), float(margin)
+
+    def call(self, y_true, y_pred):  # (batch,) int labels, (batch, n_singers) logits
+        onehot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"),
+                                   keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        logits = y_pred - self.scale * self.margin * onehot
+        return keras.losses.categorical_crossentropy(onehot, logits, from_logits=True)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "margin": self.margin}
+
+
 def validation_eer(embedder: keras.Model, pairs: list) -> float:
     """EER of same-singer verification by squared distance on fixed pair batches."""
     dist, same = [], []
@@ -66,7 +90,7 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
                          validate_every: int = 50, val_batches: int = 8,
                          precise_bn_batches: int = 50, augment: bool = True,
                          short: float = 0.0, decay: bool = False, average: int = 0,
-                         seed: int = 0, log=print) -> dict:
+                         margin: float = 0.0, seed: int = 0, log=print) -> dict:
     """Train `cfg`'s embedder (its arch must have `unit_embedding`) on `train` (a TrainData:
     FeatureSet + singer label per recording) for `steps` steps, early-stopped on the
     validation EER of `val`'s singers (none of them in `train`); returns metrics.json.
@@ -76,7 +100,9 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
     learning rate follows a cosine from `learning_rate` down to 1 % of it at the last step
     (default: constant, which generalised better on the 9.2-h pack: docs/pretrained.md);
     `average` > 0 keeps the mean of the last `average` validations' weights instead of the
-    best validation's."""
+    best validation's; `margin` > 0 trains with the additive margin softmax."""
+    if not 0 <= margin < 1:
+        raise ConfigError(f"margin={margin}: the additive cosine margin must be in [0, 1)")
     if not cfg.arch.unit_embedding:
         raise ConfigError(f"{cfg.name}: a cosine softmax trains unit-length embeddings; set "
                           f"arch.unit_embedding: true")
@@ -106,8 +132,7 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         model = cosine_softmax_model(build_embedder(cfg), len(singers), scale)
         lr = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.01) \
             if decay else learning_rate
-        model.compile(keras.optimizers.Adam(lr),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        model.compile(keras.optimizers.Adam(lr), MarginCrossEntropy(scale, margin),
                       metrics=["accuracy"])
         state = {"step": 0, "best_eer": 1.0, "best_step": 0, "history": []}
     embedder = model.get_layer("embedder")
@@ -161,7 +186,8 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         w.writeheader()
         w.writerows(state["history"])
     metrics = {"objective": "cosine_softmax", "scale": scale, "steps": steps,
-               "spec_augment": augment, "short_crops": short, "cosine_decay": decay,
+               "margin": margin, "spec_augment": augment, "short_crops": short,
+               "cosine_decay": decay,
                "batch_size": batch_size, "learning_rate": learning_rate,
                "kept": f"mean of the last {average} validations" if average else "best",
                "training_singers": int(len(singers)),
