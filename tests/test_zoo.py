@@ -82,7 +82,9 @@ def test_config_round_trip_and_paper_protocol(name, tmp_path):
         f"{path.name} is not in minimal form (docs/models.md)"
     t = cfg.train
     assert (t.learning_rate, t.batch_size, t.validation_every) == (1e-4, 32, 50)
-    assert (cfg.arch.l2, cfg.arch.dropout, cfg.arch.embedding_dim) == (1e-6, 0.1, 16)
+    assert (cfg.arch.l2, cfg.arch.dropout) == (1e-6, 0.1)
+    # the paper's 16-d embedding; rows of ours beyond the paper may widen it
+    assert cfg.arch.embedding_dim == 16 or cfg.table == "beyond"
     assert t.task == {"table1": "classifier", "table2": "siamese"}.get(cfg.table, t.task)
     assert t.patience == {"classifier": 300, "siamese": 1000}[t.task]
     keys = {"table_row", "filters"} | {
