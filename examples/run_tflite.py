@@ -3,12 +3,12 @@ soundfile and soxr only (no TensorFlow, no singer_zoo). See docs/mobile.md.
 
     python examples/run_tflite.py exported/NAME/model_int8.tflite a.wav [b.wav]
 
-Prints the 16-d embedding of each recording and, for two recordings, their squared
-distance and similarity exp(-distance).
+Prints the D-d embedding of each recording (D = 16, or 128 for the `_128d` rows) and,
+for two recordings, their squared distance and similarity exp(-distance).
 
 The model's contract: input `waveform`, float32, mono, 22050 Hz, exactly N samples
-(N = the input's length, 132300 = 6 s); outputs `embedding` (16,) and
-`window_embeddings` (n_windows, 16). A recording is cut into consecutive N-sample clips
+(N = the input's length, 132300 = 6 s); outputs `embedding` (D,) and
+`window_embeddings` (n_windows, D). A recording is cut into consecutive N-sample clips
 (a last partial clip of at least N / 2 samples becomes the recording's last N samples; a
 recording shorter than N is repeated to fill one clip; silent clips are skipped) and the
 clip embeddings are averaged.
