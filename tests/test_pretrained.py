@@ -22,7 +22,8 @@ from singer_zoo.resources import DownloadError, MissingPackageData, get_file
 from test_export import make_run, voice
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = ("mobile_fast_attention", "mobile_fast_attention_80db", "mobile_resnext_attention",
+SHIPPED = ("mobile_fast_attention", "mobile_fast_attention_80db",
+           "mobile_fast_attention_80db_128d", "mobile_resnext_attention",
            "mobile_tdnn_statistics", "mobile_tdnn_statistics_80db",
            "mobile_tdnn_statistics_80db_128d", "t2_resnext_shallow_average", "tdnn_statistics")
 
