@@ -1,8 +1,7 @@
 """The keras-hub-shaped models: `SingerBackbone` and the task models built from explicit
 arguments and rebuilt from their `get_config`, `from_preset` constructors, `.keras` files that
 describe themselves (export needs nothing beside them), and the embedders saved before the
-task classes (plain functional models, as shipped) still loading and exporting."""
-import json
+task classes (plain functional models) still loading and exporting."""
 import shutil
 
 import keras
@@ -14,9 +13,8 @@ from singer_zoo.config import FeatureConfig, ZooConfig
 from singer_zoo.errors import ConfigError, UnknownNameError
 from singer_zoo.export import card, export
 from singer_zoo.models import (SiameseModel, SingerBackbone, SingerClassifier, SingerEmbedder,
-                               zoo_config_of)
+                               build_embedder, zoo_config_of)
 from singer_zoo.models.table import count_params
-from singer_zoo.pretrained import shipped_dir
 from singer_zoo.training.finetune import base_model
 from test_export import make_run, voice
 
@@ -80,22 +78,24 @@ def test_a_keras_file_alone_exports_without_config_yaml(tmp_path):
     assert (tuned_cfg, name) == (cfg, cfg.name) and tuned.count_params() == emb.count_params()
 
 
-@pytest.mark.parametrize("name", ["mobile_resnext_attention"])
-def test_shipped_functional_embedder_still_loads_and_exports(name, tmp_path):
-    """The shipped embedders were saved as plain functional models (no task classes): they
-    load as such, need their card (or a config) and export to a self-describing one."""
-    shipped = shipped_dir() / name
-    old = keras.saving.load_model(shipped / "embedder.keras")
-    assert not isinstance(old, SingerEmbedder) and zoo_config_of(old) is None
+def test_functional_embedder_saved_before_the_task_classes_still_loads_and_exports(tmp_path):
+    """Embedders saved before the task classes are plain functional models: they load as
+    such, need a config (or card) beside them and export to a self-describing one."""
+    name = "mobile_resnext_attention"
     cfg = get_config(name)
+    keras.utils.set_random_seed(0)
+    task = build_embedder(cfg)
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    keras.Model(task.inputs, task.outputs, name="embedder").save(folder / "embedder.keras")
+    old = keras.saving.load_model(folder / "embedder.keras")
+    assert not isinstance(old, SingerEmbedder) and zoo_config_of(old) is None
     assert old.count_params() == count_params(cfg).model
-    (tmp_path / "alone").mkdir()
-    shutil.copyfile(shipped / "embedder.keras", tmp_path / "alone" / "embedder.keras")
     with pytest.raises(ConfigError, match="does not describe itself"):
-        export(tmp_path / "alone" / "embedder.keras", tmp_path / "x", ())
-    res = export(shipped, tmp_path / "out", (), check_audio=voice(7.0))
-    shipped_card = json.loads((shipped / card.CARD).read_text())
-    assert ZooConfig.from_dict(res.card["config"]) == ZooConfig.from_dict(shipped_card["config"])
+        export(folder / "embedder.keras", tmp_path / "x", ())
+    cfg.to_yaml(folder / "config.yaml")
+    res = export(folder / "embedder.keras", tmp_path / "out", (), check_audio=voice(7.0))
+    assert ZooConfig.from_dict(res.card["config"]) == cfg
     emb = keras.saving.load_model(res.path / "embedder.keras")
     assert isinstance(emb, SingerEmbedder) and emb.zoo_name == name
     np.testing.assert_allclose(np.asarray(emb(X)), np.asarray(old(X)), atol=1e-6)
