@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ("mobile_fast_attention", "mobile_fast_attention_80db",
            "mobile_fast_attention_80db_128d", "mobile_resnext_attention",
            "mobile_tdnn_statistics", "mobile_tdnn_statistics_80db",
-           "mobile_tdnn_statistics_80db_128d", "t2_resnext_shallow_average", "tdnn_statistics")
+           "mobile_tdnn_statistics_80db_128d", "t2_resnext_shallow_average", "tdnn_statistics",
+           "tdnn_statistics_80db_128d")
 
 
 @pytest.fixture(scope="module")
