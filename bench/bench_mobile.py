@@ -8,7 +8,9 @@ Measured:
   `model_{float32,int8}.tflite`, built from the shipped embedders) and of the new row's
   float32 / int8 / full-int8 files (a trained run with `--run`, else random weights: speed
   and size do not depend on the values), and each one's ratio to today's int8 file;
-- the parts: the front end alone and the network alone (float32 / int8 / full-int8), which
+- the parts: the front end alone (and, for the new row, the same front end through TFLite's
+  RFFT2D instead of its matrix-product DFT, `FeatureConfig.dft`) and the network alone
+  (float32 / int8 / full-int8), which
   is also what a streaming signature could save (it would reuse the front end of
   overlapping windows; consecutive non-overlapping clips share nothing);
 - multiply-adds per clip, front end and network separately (`macs`), and the ceiling they
@@ -21,6 +23,7 @@ Measured:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -49,13 +52,17 @@ def voice(seconds, singer, song, seed):
 
 
 def frontend_macs(f) -> dict:
-    """Multiply-adds of the Mel front end per 6-s clip: window, real FFT (counted as
-    n_fft log2(n_fft) per frame), power, the non-zero Mel filter weights."""
+    """Multiply-adds of the Mel front end per 6-s clip: window and real FFT (counted as
+    n_fft log2(n_fft) per frame), or the two matrix products of `dft="matmul"` (window
+    folded in, 2 N N1 + 2 N1 N2 (N2 + 2)); power; the non-zero Mel filter weights."""
+    from singer_zoo.features import dft
     from singer_zoo.features.mel import MelSpectrogram
 
     frames = 1 + CLIP // f.hop_length
     mel = sum(b.size for _, _, b in MelSpectrogram(f)._groups_np)
-    per = f.n_fft + f.n_fft * np.log2(f.n_fft) + 2 * (f.n_fft // 2 + 1) + mel
+    n, (n1, n2) = f.n_fft, dft.factors(f.n_fft)
+    spectrum = 2 * n * n1 + 2 * n1 * n2 * (n2 + 2) if f.dft == "matmul" else n + n * np.log2(n)
+    per = spectrum + 2 * (f.n_fft // 2 + 1) + mel
     return {"frames": frames, "macs": int(frames * per)}
 
 
@@ -153,6 +160,11 @@ def main() -> None:
         parts[f"{name} front end float32"] = (_convert(lambda w, fr=front: fr(tf.expand_dims(w, 0)),
                                                        tf.TensorSpec([CLIP], tf.float32),
                                                        "float32"), clip)
+        if f.dft != "rfft":  # the same front end through TFLite's RFFT2D, for the ratio
+            rfft = build_frontend(dataclasses.replace(f, dft="rfft"), name="frontend")
+            parts[f"{name} front end float32, RFFT2D"] = (_convert(
+                lambda w, fr=rfft: fr(tf.expand_dims(w, 0)), tf.TensorSpec([CLIP], tf.float32),
+                "float32"), clip)
         spec = tf.TensorSpec([1, f.window_frames, f.n_bins], tf.float32)
         rep = [rng.uniform(0, 60, (1, f.window_frames, f.n_bins)).astype(np.float32)
                for _ in range(8)]

@@ -24,6 +24,7 @@ import yaml
 from singer_zoo.errors import ConfigError
 
 FRONTENDS = ("mel", "cqt")
+DFTS = ("rfft", "matmul")  # FeatureConfig.dft
 # block kind -> how the tables name the network
 BLOCK_NAMES = {"vanilla": "CNN", "resnext": "ResNeXt", "separable": "separable CNN",
                "tdnn": "TDNN"}
@@ -140,11 +141,19 @@ class FeatureConfig(_Section):
     bins_per_octave: int = 12  # CQT only
     window_frames: int = 256  # 6 s at 22050 Hz / hop 512
     window_hop_frames: int = 51  # 20 % of 256
+    # how the in-graph Mel front end (SavedModel, TFLite) computes the power spectrum:
+    # "rfft" (tf.signal.rfft) or "matmul" (two matrix products, features/dft.py: faster in
+    # TFLite, larger files). The values agree to float rounding, so it is not part of
+    # equality (a pack made either way serves both) and is left out of `to_dict` at "rfft"
+    dft: str = field(default="rfft", compare=False)
 
     def __post_init__(self):
         c = "FeatureConfig"
         _check_types(self)
         _choice(c, "frontend", self.frontend, FRONTENDS)
+        _choice(c, "dft", self.dft, DFTS)
+        _check(self.dft == "rfft" or self.frontend == "mel", c,
+               "dft 'matmul' is a Mel front end option (the CQT is already a matrix product)")
         _positive(c, self, "sample_rate", "n_fft", "hop_length", "n_bins", "top_db", "fmin",
                   "bins_per_octave", "window_frames", "window_hop_frames")
         _check(self.hop_length <= self.n_fft, c, "hop_length must not exceed n_fft")
@@ -154,6 +163,12 @@ class FeatureConfig(_Section):
             top = self.fmin * 2 ** (self.n_bins / self.bins_per_octave)
             _check(top < self.sample_rate / 2, c,
                    f"CQT top frequency {top:.0f} Hz is above Nyquist ({self.sample_rate / 2:.0f})")
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if self.dft == "rfft":  # the default: not written, so older cards and dicts compare equal
+            del d["dft"]
+        return d
 
     @property
     def window_seconds(self) -> float:

@@ -28,6 +28,8 @@ def test_sections_round_trip_and_reject_unknown_fields(cls):
     (FeatureConfig, {"hop_length": 4096}, "hop_length must not exceed n_fft"),
     (FeatureConfig, {"window_hop_frames": 300}, "window_hop_frames must not exceed"),
     (FeatureConfig, {"frontend": "cqt", "n_bins": 120}, "above Nyquist"),
+    (FeatureConfig, {"dft": "fft"}, "dft='fft' is not one of rfft, matmul"),
+    (FeatureConfig, {"frontend": "cqt", "dft": "matmul"}, "dft 'matmul' is a Mel front end"),
     (ArchConfig, {"aggregation": "sum"}, "aggregation='sum' is not one of"),
     (ArchConfig, {"stages": [[]]}, "stages must be non-empty lists"),
     (ArchConfig, {"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
@@ -77,3 +79,18 @@ def test_zoo_config_yaml_round_trip_and_errors_name_the_file(tmp_path):
         ZooConfig.from_yaml(bad)
     with pytest.raises(ConfigError, match="missing.yaml: cannot read config"):
         ZooConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_dft_is_written_only_when_not_the_default_and_not_part_of_equality(tmp_path):
+    """`dft` changes how the spectrum is computed, not its values: configs differing only
+    in it are equal (a pack serves both), older dicts (no `dft`) read as "rfft", and a
+    row's "matmul" survives its YAML."""
+    mm = FeatureConfig(n_fft=1024, hop_length=1024, dft="matmul")
+    assert "dft" not in FeatureConfig().to_dict()
+    assert mm.to_dict()["dft"] == "matmul"
+    assert mm == FeatureConfig(n_fft=1024, hop_length=1024)
+    assert FeatureConfig.from_dict(mm.to_dict()).dft == "matmul"
+    cfg = ZooConfig(name="x", table="beyond", features=mm, train=TrainConfig(task="siamese"))
+    cfg.to_yaml(tmp_path / "x.yaml", minimal=True)
+    assert "dft: matmul" in (tmp_path / "x.yaml").read_text()
+    assert ZooConfig.from_yaml(tmp_path / "x.yaml").features.dft == "matmul"

@@ -144,3 +144,39 @@ def test_package_import_leaves_handcrafted_features_lazy():
             "assert callable(f.handcrafted_features); "
             "assert 'singer_zoo.features.handcrafted' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("n_fft, hop", [(1024, 1024), (2048, 512), (1000, 250), (97, 97)])
+def test_matmul_dft_equals_the_fft(n_fft, hop):
+    """`dft="matmul"` (two matrix products, the window folded in) gives the FFT's Mel power
+    to float rounding, for split and prime sizes, centred and not; the end-to-end frames
+    (hop == n_fft) are cut by a reshape and match the numpy path's strided frames."""
+    n_mels = 8 if n_fft < 512 else 96  # no empty filter at 97 points
+    base = FeatureConfig(n_fft=n_fft, hop_length=hop, n_bins=n_mels)
+    rfft = MelSpectrogram(base)
+    mm = MelSpectrogram(dataclasses.replace(base, dft="matmul"))
+    y = np.stack([voice_like(1.3), chirp(1.3)[: int(1.3 * SR)]])
+    want, got = rfft.power(y).numpy(), mm.power(y).numpy()
+    assert got.shape == want.shape == (2, 1 + y.shape[1] // hop, n_mels)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * want.max())
+    assert np.abs(mm(y).numpy() - rfft(y).numpy()).max() < 1e-3  # dB
+    flat = mm.power(y[:1], center=False).numpy()[0]
+    np.testing.assert_allclose(flat, mm.power_np(y[0]), rtol=1e-4, atol=1e-6 * flat.max())
+    short = mm.power(y[:1, : n_fft - 1], center=False)  # shorter than one frame: no frames
+    assert tuple(short.shape) == (1, 0, n_mels)
+
+
+def test_dft_split_has_the_fewest_constants():
+    from singer_zoo.features import dft
+
+    def count(n, n1):
+        n2 = n // n1
+        return 2 * n * n1 + 2 * n2 * (n2 + 2)
+
+    for n in (1024, 2048, 1000, 97):
+        n1, n2 = dft.factors(n)
+        assert n1 * n2 == n
+        assert count(n, n1) == min(count(n, d) for d in range(1, n + 1) if n % d == 0)
+        s1, s2 = dft.dft_matrices(np.hanning(n))
+        assert s1.shape == (n2, n1, 2 * n1) and s2.shape == (1, 2 * n2, 2 * (n2 // 2 + 1))
+    assert dft.factors(1024) == (16, 64)

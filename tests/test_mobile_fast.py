@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 from singer_zoo import get_config
 from singer_zoo.data.synthetic import render, singer_params, song_params
@@ -72,6 +73,11 @@ def test_trains_a_step_and_exports_to_tflite(tmp_path, write_audio):
     np.testing.assert_allclose(got["embedding"], ref[0], atol=1e-3)
     int8 = out.path / "model_int8.tflite"
     assert int8.stat().st_size <= 500_000
+    # the row's DFT is matrix products (FeatureConfig.dft): no RFFT2D in its files
+    for name in ("model_float32.tflite", "model_int8.tflite"):
+        ops = {op["op_name"] for op in Interpreter(
+            model_path=str(out.path / name))._get_ops_details()}
+        assert "BATCH_MATMUL" in ops and "RFFT2D" not in ops, (name, ops)
     # the example app runs the new file unchanged (same contract: 132300 samples in)
     wav = write_audio("app.wav", clip, SR, subtype="FLOAT")
     script = Path(__file__).resolve().parent.parent / "examples" / "run_tflite.py"

@@ -17,7 +17,7 @@ from singer_zoo import inference, pretrained, resources
 from singer_zoo.cli import main
 from singer_zoo.errors import IntegrityError, UnknownNameError
 from singer_zoo.export import GRAPH_VERSION, card, export
-from singer_zoo.registry import all_configs, list_models
+from singer_zoo.registry import all_configs, get_config, list_models
 from singer_zoo.resources import DownloadError, MissingPackageData, get_file
 from test_export import make_run, voice
 
@@ -72,8 +72,9 @@ def test_shipped_embedders_describe_themselves():
         model = keras.saving.load_model(keras_path, safe_mode=True)
         described, carded = zoo_config_of(model), ZooConfig.from_dict(card["config"])
         assert isinstance(model, SingerEmbedder), name
-        assert (described.name, described.features, described.arch) == \
-            (carded.name, carded.features, carded.arch), name
+        assert (described.name, described.features.to_dict(), described.arch) == \
+            (carded.name, carded.features.to_dict(), carded.arch), name
+        assert carded.features.to_dict() == get_config(name).features.to_dict(), name  # dft
 
 
 def test_missing_package_data_names_what_is_missing(tmp_path, monkeypatch):

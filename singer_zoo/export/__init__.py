@@ -43,8 +43,9 @@ from singer_zoo.models import zoo_config_of
 
 # What the exported graphs compute beyond the Keras embedder (front end, windowing),
 # numbered so that exports built by an older package are rebuilt (`pretrained.build`):
-# 2 = a recording shorter than one window is tiled to one (`FrameWindows`), not zero-padded.
-GRAPH_VERSION = 2
+# 2 = a recording shorter than one window is tiled to one (`FrameWindows`), not zero-padded;
+# 3 = `FeatureConfig.dft` (the fast mobile rows compute their DFT as matrix products).
+GRAPH_VERSION = 3
 SAVEDMODEL_TOL = 1e-4  # max |SavedModel - Keras| per embedding value
 TFLITE_TOL = 1e-3  # max |TFLite float32 - Keras|
 MIN_COSINE = 0.99  # quantised (int8, full-int8) embeddings vs float32

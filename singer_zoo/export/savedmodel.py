@@ -57,12 +57,14 @@ def as_current(embedder: keras.Model, cfg: ZooConfig) -> SingerEmbedder:
     else its weights in a new `build_embedder(cfg)` of the same input length.
 
     Rebuilt are: embedders saved before the task classes (plain functional models: the
-    export then writes a self-describing embedder.keras); mixed-precision runs (bf16 on a
+    export then writes a self-describing embedder.keras); embedders whose front end differs
+    from `cfg`'s only in how it is computed (`FeatureConfig.dft`); mixed-precision runs (bf16 on a
     GPU, `--mixed-precision`), whose layers keep their 16-bit compute dtype: the TFLite
     converter has no bfloat16 convolution kernels and CPUs are slow at float16, so the
     export computes in float32 (the variables are float32 either way).
     """
-    if isinstance(embedder, SingerEmbedder) and embedder.features == cfg.features and \
+    if isinstance(embedder, SingerEmbedder) and \
+            embedder.features.to_dict() == cfg.features.to_dict() and \
             embedder.zoo_name == cfg.name and all(
                 layer.dtype_policy.compute_dtype == "float32"
                 for layer in embedder.backbone.layers + embedder.layers):

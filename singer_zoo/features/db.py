@@ -94,7 +94,12 @@ class DbFrontend(keras.layers.Layer):
             half = self.frame_length // 2
             x = tf.pad(x, [[0, 0], [half, self.frame_length - half]])
         # padded length = samples + frame_length -> (batch, frames, frame_length)
-        frames = tf.signal.frame(x, self.frame_length, self.features.hop_length, axis=1)
+        hop = self.features.hop_length
+        if hop == self.frame_length:  # frames end to end: a reshape (no GATHER in TFLite)
+            n = tf.maximum((tf.shape(x)[1] - hop) // hop + 1, 0)
+            frames = tf.reshape(x[:, :n * hop], [tf.shape(x)[0], n, hop])
+        else:
+            frames = tf.signal.frame(x, self.frame_length, hop, axis=1)
         return self.power_frames(frames)
 
     def power_frames(self, frames: tf.Tensor) -> tf.Tensor:
@@ -120,8 +125,8 @@ class DbFrontend(keras.layers.Layer):
         raise NotImplementedError(f"{type(self).__name__} must implement power_frames_np")
 
     def projections(self) -> list[tf.Tensor]:
-        """The (1, rows, columns) float constants `power_frames` multiplies by (its
-        BATCH_MATMUL weights, which int8 TFLite export keeps float: export/tflite.py)."""
+        """The rank-3 float constants `power_frames` multiplies by (its BATCH_MATMUL
+        weights, which int8 TFLite export keeps float: export/tflite.py)."""
         raise NotImplementedError(f"{type(self).__name__} must implement projections")
 
     def call(self, waveform):
