@@ -6,16 +6,18 @@ An index is a folder holding
   distance the siamese models are trained on; faiss's L2 distances are squared), in one of
   two structures (`KINDS`):
   - "flat": `IndexIDMap2(IndexFlatL2(dim))`, exact;
-  - "ivf": `IndexIVFFlat` with `ivf_lists(n)` lists, `NPROBE` probed per query, ids in a
-    hash-table direct map (so vectors can be removed and read back);
-  `kind="auto"` (the default) is flat up to `FLAT_MAX` vectors and IVF beyond, where
+  - "ivf": `IndexIVFScalarQuantizer` with `ivf_lists(n)` lists, vectors stored as float16
+    (half the memory and half the scan time of float32 at 128-d, for distances within
+    1e-3), `NPROBE` lists probed per query, ids in a hash-table direct map (so vectors can
+    be removed and read back);
+  `kind="auto"` (the default) is flat up to `flat_max(dim)` vectors and IVF beyond, where
   exact search stops answering within a few milliseconds;
 - `items.json`: the exported model used (its folder), the kind, the faiss file's name,
   `next_id`, `count`, and for every id the recording's path, singer and song.
 
 Recordings are added (`add`) and removed (`remove`) without re-embedding the collection;
 ids are never reused. The structure follows the collection: an "auto" index turns IVF when
-it outgrows FLAT_MAX, and an IVF index is re-clustered from its own vectors when it has
+it outgrows `flat_max(dim)`, and an IVF index is re-clustered from its own vectors when it has
 grown to twice the lists its size calls for. Saving is atomic: the faiss file goes under a
 new generation's name, then items.json, which names it, replaces the old one in a single
 rename (the commit point), then the old faiss file is removed; an interrupted save leaves
@@ -38,8 +40,15 @@ AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".
                     ".mp4", ".webm", ".aif", ".aiff", ".wma"}
 INDEX_FILE, ITEMS_FILE = "index.faiss", "items.json"  # INDEX_FILE: indexes saved before kinds
 KINDS = ("auto", "flat", "ivf")
-FLAT_MAX = 200_000  # "auto": exact search up to here (about 2 ms a query on one thread)
-NPROBE = 128  # IVF lists probed per query (bench/bench_index.py: recall@10 vs time)
+# "auto": exact search while n * dim <= FLAT_FLOATS: 200,000 16-d or 25,000 128-d vectors
+# (0.7 and 0.8 ms a query on one thread; 100,000 128-d took 3.5 ms, 200,000 15 ms)
+FLAT_FLOATS = 3_200_000
+NPROBE = 256  # IVF lists probed per query (bench/bench_index.py: recall@10 vs time)
+
+
+def flat_max(dim: int) -> int:
+    """The most vectors of `dim` dimensions an "auto" index searches exactly."""
+    return FLAT_FLOATS // dim
 
 
 def ivf_lists(n: int) -> int:
@@ -169,7 +178,7 @@ class VoiceIndex:
     def _restructure(self) -> None:
         """Turn IVF, or re-cluster an IVF index, when the size calls for it (module doc)."""
         n = len(self)
-        if not n or self.kind == "flat" or (self.kind == "auto" and n <= FLAT_MAX):
+        if not n or self.kind == "flat" or (self.kind == "auto" and n <= flat_max(self.dim)):
             return
         index = faiss.downcast_index(self.index)
         if isinstance(index, faiss.IndexIVF) and ivf_lists(n) < 2 * index.nlist:
@@ -178,7 +187,8 @@ class VoiceIndex:
         x = self.index.reconstruct_batch(ids)  # (n, dim)
         nlist = ivf_lists(n)
         quantizer = faiss.IndexFlatL2(self.dim)
-        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist)
+        ivf = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, nlist,
+                                            faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_L2)
         quantizer.this.disown()  # the IVF index owns (and frees) its coarse quantizer
         ivf.own_fields = True
         rng = np.random.default_rng(0)
@@ -282,7 +292,7 @@ def build(source, model, out, progress=None, kind: str = "auto", overwrite: bool
             (`singer_zoo.load`).
         out: the index folder to write.
         progress: show a progress bar (default: from 20 files on).
-        kind: "auto" (exact up to FLAT_MAX recordings, IVF beyond), "flat" or "ivf".
+        kind: "auto" (exact up to `flat_max(dim)` recordings, IVF beyond), "flat" or "ivf".
         overwrite: replace an existing index or file at `out`.
 
     Returns:

@@ -100,7 +100,7 @@ def test_bench_audio_memory_measures_every_reader(tmp_path):
 
 def test_bench_index_picks_an_exact_flat_index_when_small():
     rows = table_rows(run_bench("bench_index.py", "--sizes", "2000", "--queries", "5"))
-    assert rows == [rows[0]] and rows[0][:3] == ["random", "2,000", "flat (exact)"]
+    assert rows == [rows[0]] and rows[0][:3] == ["random 128-d", "2,000", "flat (exact)"]
     assert rows[0][-1] == "1.000"
 
 

@@ -82,7 +82,7 @@ def _clustered(n, rng, centres=40):
 
 
 def test_auto_kind_turns_ivf_past_flat_max_and_keeps_recall(tmp_path, monkeypatch):
-    monkeypatch.setattr(index, "FLAT_MAX", 500)
+    monkeypatch.setattr(index, "FLAT_FLOATS", 500 * 16)  # flat up to 500 16-d vectors
     rng = np.random.default_rng(0)
     x = _clustered(3000, rng)
     auto, flat = index.VoiceIndex("m", 16), index.VoiceIndex("m", 16, kind="flat")
@@ -91,7 +91,7 @@ def test_auto_kind_turns_ivf_past_flat_max_and_keeps_recall(tmp_path, monkeypatc
         idx.add(x[:400], recs[:400])
     assert auto.structure == flat.structure == "flat"
     for idx in (auto, flat):
-        idx.add(x[400:], recs[400:])  # past FLAT_MAX: no re-embedding, ids continue
+        idx.add(x[400:], recs[400:])  # past flat_max: no re-embedding, ids continue
     assert auto.structure == "ivf" and flat.structure == "flat" and len(auto) == 3000
     assert faiss_nlist(auto) == index.ivf_lists(3000)
     q = _clustered(100, rng)
@@ -153,3 +153,21 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert len(index.VoiceIndex.load(tmp_path / "i")) == 3
     assert len(list((tmp_path / "i").glob("*.faiss"))) == 1  # a completed save removes the
     # files it replaced, the crashed save's too
+
+
+def test_flat_bound_scales_with_width_and_ivf_stores_float16(monkeypatch):
+    """Exact search costs n * dim: an auto index of 128-d embeddings turns IVF 8 times
+    sooner than one of 16-d; its IVF holds float16 vectors, its distances within 1e-3."""
+    import faiss
+
+    monkeypatch.setattr(index, "FLAT_FLOATS", 500 * 16)  # 500 16-d, 62 128-d vectors
+    rng = np.random.default_rng(1)
+    wide = rng.standard_normal((300, 128)).astype(np.float32)
+    wide /= np.linalg.norm(wide, axis=1, keepdims=True)
+    a, b = index.VoiceIndex("m", 16), index.VoiceIndex("m", 128)
+    a.add(_clustered(300, rng), [{}] * 300)
+    b.add(wide, [{}] * 300)
+    assert index.flat_max(128) == 62 and a.structure == "flat" and b.structure == "ivf"
+    assert isinstance(faiss.downcast_index(b.index), faiss.IndexIVFScalarQuantizer)
+    hit = b.search(wide[7], k=1)[0]
+    assert hit.id == 7 and hit.distance == pytest.approx(0, abs=1e-3)

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
                    help="exported model (name in exported/ or folder)")
     b.add_argument("--out", required=True, metavar="INDEX", help="index folder")
     b.add_argument("--kind", default="auto", choices=("auto", "flat", "ivf"),
-                   help="auto (default): exact up to 200,000 recordings, IVF beyond")
+                   help="auto (default): exact up to 200,000 16-d or 25,000 128-d "
+                        "recordings, IVF beyond")
     b.add_argument("--overwrite", action="store_true", help="replace an existing INDEX")
     b.set_defaults(func=run_build)
     other_model = {"metavar": "NAME_OR_PATH",
