@@ -96,7 +96,7 @@ class DbFrontend(keras.layers.Layer):
         # padded length = samples + frame_length -> (batch, frames, frame_length)
         hop = self.features.hop_length
         if hop == self.frame_length:  # frames end to end: a reshape (no GATHER in TFLite)
-            n = tf.maximum((tf.shape(x)[1] - hop) // hop + 1, 0)
+            n = tf.shape(x)[1] // hop  # = 1 + (length - hop) // hop, and 0 when shorter
             frames = tf.reshape(x[:, :n * hop], [tf.shape(x)[0], n, hop])
         else:
             frames = tf.signal.frame(x, self.frame_length, hop, axis=1)

@@ -45,8 +45,8 @@ def dft_matrices(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     angle = -2 * np.pi * (np.outer(n1, k1)[None] / n1_ + n2[:, None, None] * k1 / n)
     win = np.asarray(window, np.float64).reshape(n1_, n2_).T[:, :, None]  # (N2, N1, 1)
     stage1 = np.concatenate([np.cos(angle), np.sin(angle)], axis=2) * win
-    k2 = np.arange(n2_ // 2 + 1)
-    c, s = np.cos(-2 * np.pi * np.outer(n2, k2) / n2_), np.sin(-2 * np.pi * np.outer(n2, k2) / n2_)
+    angle2 = -2 * np.pi * np.outer(n2, np.arange(n2_ // 2 + 1)) / n2_  # [n2, k2] of W_N2
+    c, s = np.cos(angle2), np.sin(angle2)
     stage2 = np.block([[c, s], [-s, c]])[None]  # (a + ib)(c + is) = (ac - bs) + i(as + bc)
     return stage1.astype(np.float32), stage2.astype(np.float32)
 
