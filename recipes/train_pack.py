@@ -6,7 +6,7 @@ TensorFlow there) or anywhere else.
         --row mobile_resnext_attention=150 --row t2_resnext_shallow_average=120 \
         [--batch-size 64] [--learning-rate 3e-4] [--window-hop 1] [--mixed-precision]
         [--objective cosine-softmax] [--short-crops 0.25] [--average 20] [--margin 0.2]
-        [--steps 3600]
+        [--steps 3600] [--channel-eq 10]
 
 For each ROW=SECONDS (or each ROW with `--steps N`: a budget independent of the machine's
 speed): the pack's singers are split speaker-disjoint (10 % held out for the
@@ -94,7 +94,8 @@ def cosine_softmax_row(cfg, seconds: float, train_data, val_data, args) -> dict:
                                    args.batch_size, args.learning_rate,
                                    validate_every=every, decay=args.decay,
                                    short=args.short_crops, average=args.average,
-                                   margin=args.margin, seed=args.seed)
+                                   margin=args.margin, eq_db=args.channel_eq,
+                                   seed=args.seed)
     return {"ms_per_step": per_step * 1000, "wall_seconds":
             round(time.perf_counter() - start, 1), **metrics}
 
@@ -131,6 +132,9 @@ def main(argv=None) -> int:
                         "validations (weight averaging) instead of the best validation's")
     p.add_argument("--margin", type=float, default=0.0,
                    help="cosine softmax: additive cosine margin (AM-softmax; default 0)")
+    p.add_argument("--channel-eq", type=float, default=0.0, metavar="DB",
+                   help="cosine softmax: a random recording channel (smooth gain curve of "
+                        "up to DB dB) on every training window (default 0: none)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.steps % args.steps_per_epoch:  # the trainer's epochs would round it down

@@ -157,6 +157,25 @@ def test_short_crops_tile_a_contiguous_crop_of_each_chosen_window():
     np.testing.assert_array_equal(x, short_crops(x, np.random.default_rng(1), fraction=0.0))
 
 
+def test_channel_eq_adds_one_smooth_curve_per_window_and_keeps_range_and_floor():
+    from singer_zoo.data.batches import channel_eq
+
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.normal(40, 15, (32, 50, 24)), 0, 80).astype("float32")
+    x[:, :, :3] = 0.0  # bins below the front end's range
+    y = channel_eq(x, np.random.default_rng(1), max_db=10.0)
+    assert y.shape == x.shape and not np.shares_memory(x, y)
+    np.testing.assert_array_equal(y[x == 0], 0.0)
+    np.testing.assert_allclose(y.max(axis=(1, 2)), x.max(axis=(1, 2)))
+    inside = (x > 1) & (x < 79) & (y > 1) & (y < 79)  # neither clip touched these
+    gain = np.where(inside, y - x, np.nan)[:, :, 3:]  # (window, frame, bin)
+    per_bin = np.nanmean(gain, axis=1)  # the same gain in every frame of a window
+    np.testing.assert_allclose(np.nanstd(gain, axis=1), 0.0, atol=1e-3)
+    spread = np.nanmax(per_bin, 1) - np.nanmin(per_bin, 1)
+    assert 0 < np.median(spread) <= 20.0 and len(set(np.round(spread, 3))) > 20
+    np.testing.assert_array_equal(y, channel_eq(x, np.random.default_rng(1), max_db=10.0))
+
+
 def test_weight_averaging_keeps_the_mean_of_the_last_validations(splits, tmp_path):
     """`average=2` over 40 steps validated every 20: the kept embedder's trainable weights
     are the mean of the two snapshots (precise BN changes only the moving statistics), and

@@ -90,14 +90,15 @@ def test_pretraining_recipe_runs_on_jax_without_tensorflow(tmp_path, run_no_tf):
     run = tmp_path / "run"
     argv = [str(pack), "--out", str(run), "--row", "mobile_tdnn_statistics", "--steps", "4",
             "--objective", "cosine-softmax", "--batch-size", "8", "--steps-per-epoch", "2",
-            "--window-hop", "32", "--val-fraction", "0.34", "--short-crops", "0.5"]
+            "--window-hop", "32", "--val-fraction", "0.34", "--short-crops", "0.5",
+            "--channel-eq", "6"]
     code = ("import sys; sys.path.insert(0, 'recipes'); import train_pack\n"
             f"assert train_pack.main({argv!r}) == 0\n"
             "assert 'tensorflow' not in sys.modules and 'keras' in sys.modules\n")
     run_no_tf(code)
     metrics = json.loads((run / "mobile_tdnn_statistics" / "metrics.json").read_text())
     assert metrics["objective"] == "cosine_softmax" and metrics["steps"] == 4
-    assert metrics["short_crops"] == 0.5
+    assert metrics["short_crops"] == 0.5 and metrics["channel_eq_db"] == 6
     embedder = keras.saving.load_model(run / "mobile_tdnn_statistics" / "embedder.keras")
     x = np.stack([items[0][0][:cfg.features.window_frames]])
     v = np.asarray(embedder.predict(x, verbose=0))

@@ -225,7 +225,11 @@ def unseen_singers(tmp_path_factory):
 def test_shipped_embedder_separates_singers_it_never_heard(name, unseen_singers):
     """Each shipped cosine-softmax embedder, in inference mode on its own front end,
     separates unseen synthetic singers far better than its untrained network (measured:
-    EER 0.19-0.23 trained, 0.36-0.50 untrained; singer 1-NN 0.53-0.72, chance 0.125)."""
+    EER 0.17-0.23 trained, 0.36-0.50 untrained; singer 1-NN 0.34-0.78, 0.22 untrained for
+    the larger row, chance 0.125). The files trained with random recording channels
+    (`--channel-eq`) sit at the low end of 1-NN: the generator's singers differ mostly by
+    spectral tilt and a 3-kHz formant, the smooth spectral shapes that training teaches
+    them to discount as the microphone's (docs/pretrained.md)."""
     from singer_zoo.evaluation import heldout as ho
 
     paths = [r.path for r in unseen_singers]
@@ -236,5 +240,5 @@ def test_shipped_embedder_separates_singers_it_never_heard(name, unseen_singers)
                        ("untrained", ho.untrained_embedder(name))):
         v = ho.network_vectors(lambda w: net(w, training=False), paths, windows, net.features)
         scores[label] = ho.set_metrics(v, singers, songs, sung=True)
-    assert scores["trained"]["singer_1nn"] >= 0.45
+    assert scores["trained"]["singer_1nn"] >= max(0.3, scores["untrained"]["singer_1nn"] + 0.1)
     assert scores["trained"]["eer_all"] <= min(0.30, scores["untrained"]["eer_all"] - 0.1)

@@ -194,6 +194,28 @@ def spec_augment(windows: np.ndarray, rng, bands: int = 2, band_bins: int = 12,
     return x
 
 
+def channel_eq(windows: np.ndarray, rng, max_db: float = 10.0, terms: int = 4,
+               floor: float = 0.0) -> np.ndarray:
+    """Recording-channel augmentation of a batch of dB windows (batch, frames, bins): each
+    window gets its own random linear filter, i.e. one smooth gain curve over the bins
+    (a cosine series of `terms` terms, peak |gain| drawn in 0..`max_db` dB) added to every
+    frame, then shifted so that the window's maximum is unchanged and clipped to
+    [`floor`, that maximum]; bins at the floor (below the front end's range) stay there.
+    Each training identity comes from one recording source, so without it the source's
+    frequency response is a shortcut to the identity, and voices that share a source at
+    test time are confused. A new array."""
+    x = np.asarray(windows, np.float32)
+    n, _, bins = x.shape
+    k = np.arange(1, terms + 1)
+    basis = np.cos(np.pi * np.outer(k, (np.arange(bins) + 0.5) / bins))  # (terms, bins)
+    curve = (rng.uniform(-1, 1, (n, terms)) / k) @ basis  # (n, bins)
+    curve *= (rng.uniform(0, max_db, n) / (np.abs(curve).max(1) + 1e-9))[:, None]
+    top = x.max(axis=(1, 2), keepdims=True)
+    y = x + curve[:, None, :].astype(np.float32)
+    y += top - y.max(axis=(1, 2), keepdims=True)
+    return np.where(x > floor, np.clip(y, floor, top), x)
+
+
 def short_crops(windows: np.ndarray, rng, fraction: float = 0.25,
                 min_frames: int | None = None) -> np.ndarray:
     """Short-recording augmentation of a batch (batch, frames, bins): a `fraction` of the

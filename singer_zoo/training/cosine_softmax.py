@@ -37,7 +37,8 @@ import keras
 import numpy as np
 
 from singer_zoo.config import ZooConfig
-from singer_zoo.data.batches import PairBatches, WindowBatches, short_crops, spec_augment
+from singer_zoo.data.batches import (PairBatches, WindowBatches, channel_eq, short_crops,
+                                     spec_augment)
 from singer_zoo.errors import ConfigError
 from singer_zoo.evaluation.verification import equal_error_rate
 from singer_zoo.models import build_embedder
@@ -90,7 +91,8 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
                          validate_every: int = 50, val_batches: int = 8,
                          precise_bn_batches: int = 50, augment: bool = True,
                          short: float = 0.0, decay: bool = False, average: int = 0,
-                         margin: float = 0.0, seed: int = 0, log=print) -> dict:
+                         margin: float = 0.0, eq_db: float = 0.0, seed: int = 0,
+                         log=print) -> dict:
     """Train `cfg`'s embedder (its arch must have `unit_embedding`) on `train` (a TrainData:
     FeatureSet + singer label per recording) for `steps` steps, early-stopped on the
     validation EER of `val`'s singers (none of them in `train`); returns metrics.json.
@@ -100,7 +102,9 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
     learning rate follows a cosine from `learning_rate` down to 1 % of it at the last step
     (default: constant, which generalised better on the 9.2-h pack: docs/pretrained.md);
     `average` > 0 keeps the mean of the last `average` validations' weights instead of the
-    best validation's; `margin` > 0 trains with the additive margin softmax."""
+    best validation's; `margin` > 0 trains with the additive margin softmax; `eq_db` > 0
+    puts every training window through a random recording channel of up to that many dB
+    (`channel_eq`)."""
     if not 0 <= margin < 1:
         raise ConfigError(f"margin={margin}: the additive cosine margin must be in [0, 1)")
     if not cfg.arch.unit_embedding:
@@ -141,6 +145,7 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         x, y = stream[i]
         rng = np.random.default_rng([seed, i])
         x = short_crops(x, rng, short) if short else x
+        x = channel_eq(x, rng, eq_db) if eq_db else x
         return (spec_augment(x, rng) if augment else x), y
 
     best_file, snapshots = out / "best.weights.h5", out / "snapshots"
@@ -187,6 +192,7 @@ def train_cosine_softmax(cfg: ZooConfig, train, val, out, steps: int, batch_size
         w.writerows(state["history"])
     metrics = {"objective": "cosine_softmax", "scale": scale, "steps": steps,
                "margin": margin, "spec_augment": augment, "short_crops": short,
+               "channel_eq_db": eq_db,
                "cosine_decay": decay,
                "batch_size": batch_size, "learning_rate": learning_rate,
                "kept": f"mean of the last {average} validations" if average else "best",
