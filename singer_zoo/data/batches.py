@@ -194,13 +194,12 @@ def spec_augment(windows: np.ndarray, rng, bands: int = 2, band_bins: int = 12,
     return x
 
 
-def channel_eq(windows: np.ndarray, rng, max_db: float = 10.0, terms: int = 4,
-               floor: float = 0.0) -> np.ndarray:
-    """Recording-channel augmentation of a batch of dB windows (batch, frames, bins): each
-    window gets its own random linear filter, i.e. one smooth gain curve over the bins
-    (a cosine series of `terms` terms, peak |gain| drawn in 0..`max_db` dB) added to every
-    frame, then shifted so that the window's maximum is unchanged and clipped to
-    [`floor`, that maximum]; bins at the floor (below the front end's range) stay there.
+def channel_eq(windows: np.ndarray, rng, max_db: float = 10.0, terms: int = 4) -> np.ndarray:
+    """Recording-channel augmentation of a batch of dB windows (batch, frames, bins) in
+    [0, top_db]: each window gets its own random linear filter, i.e. one smooth gain curve
+    over the bins (a cosine series of `terms` terms, peak |gain| drawn in 0..`max_db` dB)
+    added to every frame, then shifted so that the window's maximum is unchanged and
+    clipped to [0, that maximum]; bins at 0 (below the front end's range) stay there.
     Each training identity comes from one recording source, so without it the source's
     frequency response is a shortcut to the identity, and voices that share a source at
     test time are confused. A new array."""
@@ -213,7 +212,7 @@ def channel_eq(windows: np.ndarray, rng, max_db: float = 10.0, terms: int = 4,
     top = x.max(axis=(1, 2), keepdims=True)
     y = x + curve[:, None, :].astype(np.float32)
     y += top - y.max(axis=(1, 2), keepdims=True)
-    return np.where(x > floor, np.clip(y, floor, top), x)
+    return np.where(x > 0, np.clip(y, 0, top), x)
 
 
 def short_crops(windows: np.ndarray, rng, fraction: float = 0.25,
